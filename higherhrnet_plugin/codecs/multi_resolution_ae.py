@@ -1,0 +1,261 @@
+"""Training targets at several output resolutions for HigherHRNet, and the
+associative-embedding decode of its aggregated outputs."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmpose.codecs.base import BaseKeypointCodec
+from mmpose.registry import KEYPOINT_CODECS
+from .ae_grouping import AEGroupingConfig, group_keypoints
+from .invalid_region_mask import rasterize_segmentations
+
+Size = Tuple[int, int]  # (w, h)
+
+
+def gaussian_heatmaps(keypoints: np.ndarray, visible: np.ndarray,
+                      size: Size, sigma: float) -> np.ndarray:
+    """Unnormalised Gaussians on the integer (truncated) keypoint positions,
+    merged by max, as the official HigherHRNet target generator draws them.
+
+    The Gaussian is cut to a square of radius ``3 * sigma + 1`` pixels.
+
+    Args:
+        keypoints (np.ndarray): (N, K, 2) in heatmap pixels.
+        visible (np.ndarray): (N, K); a keypoint is drawn if > 0.
+        size (tuple): heatmap (w, h).
+        sigma (float): Gaussian sigma in heatmap pixels.
+
+    Returns:
+        np.ndarray: (K, h, w) float32.
+    """
+    w, h = size
+    K = keypoints.shape[1]
+    heatmaps = np.zeros((K, h, w), dtype=np.float32)
+    radius = int(round(3 * sigma + 1))
+    offsets = np.arange(-radius, radius + 1, dtype=np.float32)
+    kernel_1d = np.exp(-offsets**2 / (2 * sigma**2))
+    kernel = np.outer(kernel_1d, kernel_1d)
+    xy = keypoints.astype(np.int64)  # truncation toward zero, as official
+    inside = _inside(xy, visible, size)
+    for n, k in zip(*np.nonzero(inside)):
+        x, y = xy[n, k]
+        x0, x1 = max(0, x - radius), min(w, x + radius + 1)
+        y0, y1 = max(0, y - radius), min(h, y + radius + 1)
+        patch = kernel[y0 - y + radius:y1 - y + radius,
+                       x0 - x + radius:x1 - x + radius]
+        np.maximum(heatmaps[k, y0:y1, x0:x1], patch,
+                   out=heatmaps[k, y0:y1, x0:x1])
+    return heatmaps
+
+
+def _inside(xy: np.ndarray, visible: np.ndarray, size: Size) -> np.ndarray:
+    w, h = size
+    return (visible > 0) & (xy[..., 0] >= 0) & (xy[..., 1] >= 0) & (
+        xy[..., 0] < w) & (xy[..., 1] < h)
+
+
+def keypoint_flat_indices(keypoints: np.ndarray, visible: np.ndarray,
+                          size: Size) -> np.ndarray:
+    """Where the tag loss reads each keypoint's tag.
+
+    Args:
+        keypoints (np.ndarray): (N, K, 2) in tag-map pixels.
+        visible (np.ndarray): (N, K).
+        size (tuple): tag map (w, h).
+
+    Returns:
+        np.ndarray: (N, K, 2) int64: flat index y * w + x of the truncated
+        position, and 1 if the keypoint is visible and inside the map.
+    """
+    xy = keypoints.astype(np.int64)
+    valid = _inside(xy, visible, size)
+    index = np.where(valid, xy[..., 1] * size[0] + xy[..., 0], 0)
+    return np.stack([index, valid.astype(np.int64)], axis=-1)
+
+
+@KEYPOINT_CODECS.register_module()
+class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
+    """HigherHRNet's codec: encodes keypoints into heatmaps at every output
+    resolution (same sigma at all of them), keypoint indices for the tag
+    loss, and per-resolution masks of crowd / unannotated persons; decodes
+    aggregated heatmaps and tags into people by associative-embedding
+    grouping.
+
+    Note:
+        - persons: N (at most ``max_num_people`` are encoded); keypoints: K
+        - resolution i: heatmap size (w_i, h_i); tag dimension: L
+
+    Encoded:
+        - heatmaps (List[np.ndarray]): per resolution, (K, h_i, w_i)
+        - heatmap_mask (List[np.ndarray]): per resolution, (h_i, w_i); 0 on
+          crowd regions, persons without keypoints and outside the image,
+          1 elsewhere
+        - keypoint_indices (np.ndarray): (N, K, 2) at resolution
+          ``tag_level``: flat index y * w + x and a valid flag
+
+    Args:
+        input_size (tuple): network input (w, h).
+        heatmap_sizes (Sequence[tuple]): (w, h) of every output, lowest
+            resolution first.
+        sigma (float): Gaussian sigma, in pixels of every resolution.
+        tag_level (int): index of the resolution that predicts tags.
+        max_num_people (int): persons beyond this many are not encoded.
+        decode_* : grouping settings, see :class:`AEGroupingConfig`.
+    """
+
+    auxiliary_encode_keys = {
+        'invalid_segs', 'warp_mat', 'ori_shape', 'flip', 'flip_direction'
+    }
+    field_mapping_table = dict(heatmaps='heatmaps', heatmap_mask='heatmap_mask')
+    label_mapping_table = dict(keypoint_indices='keypoint_indices')
+
+    def __init__(self,
+                 input_size: Size,
+                 heatmap_sizes: Sequence[Size],
+                 sigma: float = 2.0,
+                 tag_level: int = 0,
+                 max_num_people: int = 30,
+                 decode_nms_kernel: int = 5,
+                 decode_topk: int = 30,
+                 decode_keypoint_thr: float = 0.1,
+                 decode_tag_thr: float = 1.0,
+                 decode_max_instances: int = 30,
+                 decode_keypoint_order: Optional[Sequence[int]] = None,
+                 decode_use_detection_value: bool = True,
+                 decode_adjust: bool = True,
+                 decode_refine: bool = True):
+        super().__init__()
+        self.input_size = tuple(input_size)
+        self.heatmap_sizes = [tuple(s) for s in heatmap_sizes]
+        self.sigma = sigma
+        self.tag_level = tag_level
+        self.max_num_people = max_num_people
+        self.grouping = AEGroupingConfig(
+            nms_kernel=decode_nms_kernel,
+            topk=decode_topk,
+            detection_threshold=decode_keypoint_thr,
+            tag_threshold=decode_tag_thr,
+            max_people=decode_max_instances,
+            keypoint_order=decode_keypoint_order,
+            use_detection_value=decode_use_detection_value,
+            adjust=decode_adjust,
+            refine=decode_refine)
+
+    def _input_to_level(self, level: int) -> np.ndarray:
+        """Scale (sx, sy) from input pixels to pixels of resolution level."""
+        return np.array(self.heatmap_sizes[level], np.float64) / np.array(
+            self.input_size, np.float64)
+
+    def encode(self,
+               keypoints: np.ndarray,
+               keypoints_visible: Optional[np.ndarray] = None,
+               invalid_segs: Optional[list] = None,
+               warp_mat: Optional[np.ndarray] = None,
+               ori_shape: Optional[Tuple[int, int]] = None,
+               flip: bool = False,
+               flip_direction: Optional[str] = None) -> Dict:
+        """Encode keypoints given in network-input pixels.
+
+        Args:
+            keypoints (np.ndarray): (N, K, 2) in input pixels (after the
+                augmentation affine and flip).
+            keypoints_visible (np.ndarray, optional): (N, K).
+            invalid_segs (list, optional): COCO segmentations (in original
+                image pixels) of crowd regions and persons without keypoints.
+            warp_mat (np.ndarray, optional): (2, 3) original image -> input
+                affine; identity if None.
+            ori_shape (tuple, optional): original image (h, w).
+            flip, flip_direction: whether the input was flipped after the
+                affine (only horizontal flips are supported).
+
+        Returns:
+            dict: see the class docstring.
+        """
+        if keypoints_visible is None:
+            keypoints_visible = np.ones(keypoints.shape[:2], np.float32)
+        keypoints = keypoints[:self.max_num_people, :, :2]
+        keypoints_visible = keypoints_visible[:self.max_num_people]
+        heatmaps, masks = [], []
+        image_mask = self._valid_mask(invalid_segs, ori_shape)
+        for level, size in enumerate(self.heatmap_sizes):
+            level_keypoints = keypoints * self._input_to_level(level)
+            heatmaps.append(
+                gaussian_heatmaps(level_keypoints, keypoints_visible, size,
+                                  self.sigma))
+            masks.append(
+                self._level_mask(image_mask, level, warp_mat, flip,
+                                 flip_direction))
+        tag_keypoints = keypoints * self._input_to_level(self.tag_level)
+        keypoint_indices = keypoint_flat_indices(
+            tag_keypoints, keypoints_visible,
+            self.heatmap_sizes[self.tag_level])
+        return dict(
+            heatmaps=heatmaps,
+            heatmap_mask=masks,
+            keypoint_indices=keypoint_indices)
+
+    def _valid_mask(self, invalid_segs: Optional[list],
+                    ori_shape: Optional[Tuple[int, int]]) -> np.ndarray:
+        """(h, w) float mask of the original image: 0 on invalid regions."""
+        h, w = ori_shape[:2] if ori_shape is not None else \
+            self.input_size[::-1]
+        if not invalid_segs:
+            return np.ones((h, w), np.float32)
+        return 1 - rasterize_segmentations(invalid_segs, (h, w))
+
+    def _level_mask(self, valid: np.ndarray, level: int,
+                    warp_mat: Optional[np.ndarray], flip: bool,
+                    flip_direction: Optional[str]) -> np.ndarray:
+        """Valid-pixel mask (h_i, w_i) of resolution ``level``.
+
+        As in the official code, the image's valid mask is warped straight to
+        that resolution (one affine: image -> input -> flip -> level) with
+        zero border and thresholded at 0.5, so pixels outside the image are
+        masked out too.
+        """
+        w, h = self.heatmap_sizes[level]
+        matrix = np.eye(3)
+        if warp_mat is not None:
+            matrix[:2] = warp_mat
+        if flip:
+            if flip_direction not in (None, 'horizontal'):
+                raise ValueError('MultiResolutionAssociativeEmbedding '
+                                 'supports horizontal flips only, got '
+                                 f'{flip_direction!r}')
+            mirror = np.array([[-1, 0, self.input_size[0] - 1], [0, 1, 0],
+                               [0, 0, 1]], np.float64)
+            matrix = mirror @ matrix
+        scale = np.diag([*self._input_to_level(level), 1.0])
+        matrix = (scale @ matrix)[:2]
+        warped = cv2.warpAffine(
+            valid, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+        return (warped > 0.5).astype(np.float32)
+
+    def decode(self, heatmaps: Union[np.ndarray, Tensor],
+               tags: Union[np.ndarray, Tensor]
+               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Group aggregated maps of one image into people.
+
+        Args:
+            heatmaps: (K, H, W), at the network input resolution.
+            tags: (K, H, W, L).
+
+        Returns:
+            tuple: keypoints (N, K, 2) in the same pixels as the maps
+            (the +0.5 pixel-centre shift applied), keypoint scores (N, K) and
+            person scores (N, ), the mean keypoint value before refinement.
+        """
+        grouped, scores = group_keypoints(heatmaps, tags, self.grouping)
+        return grouped[..., :2], grouped[..., 2], scores
+
+    def batch_decode(self, batch_heatmaps: Tensor, batch_tags: Tensor
+                     ) -> Tuple[List[np.ndarray], ...]:
+        """:meth:`decode` over a batch: heatmaps (B, K, H, W), tags
+        (B, K, H, W, L)."""
+        results = [
+            self.decode(hm, tag) for hm, tag in zip(batch_heatmaps, batch_tags)
+        ]
+        return tuple(list(r) for r in zip(*results))

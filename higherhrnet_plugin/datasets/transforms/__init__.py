@@ -1,0 +1,3 @@
+from .higherhrnet_resize import HigherHRNetResize
+
+__all__ = ['HigherHRNetResize']
