@@ -23,6 +23,7 @@ first), and each does nothing where the real component works:
 Call :func:`apply` again safely; it is idempotent.
 """
 import glob
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -75,6 +76,9 @@ def _mmcv_ext_missing() -> bool:
 def _install_mmcv_ext_placeholder() -> None:
     module = types.ModuleType('mmcv._ext')
     module.__doc__ = 'Placeholder for mmcv-lite (see higherhrnet_plugin._compat).'
+    # A spec without a loader: importable, yet MMEngine's
+    # mmcv_full_available() (which asks for the loader) still says False.
+    module.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', None)
 
     def __getattr__(name):
         if name.startswith('__'):
