@@ -1,6 +1,6 @@
-"""Make MMPose 1.3.2 importable on a CPU-only PyTorch build.
+"""Make MMPose 1.3.2 work on a CPU-only PyTorch 2.13 build.
 
-This is the ONLY place the plugin works around its host stack. Both fixes are
+This is the ONLY place the plugin works around its host stack. The fixes are
 applied once, when :mod:`higherhrnet_plugin` is imported (it imports this module
 first), and each does nothing where the real component works:
 
@@ -20,11 +20,24 @@ first), and each does nothing where the real component works:
    error *when called*, so ``mmcv.ops`` imports and any real use of a compiled
    op still fails loudly. With full mmcv (compiled ops) this is skipped.
 
+3. **MMEngine checkpoints under torch >= 2.6.** torch 2.6 made
+   ``torch.load(weights_only=True)`` the default. MMEngine 0.10.7's local
+   checkpoint loader does not pass ``weights_only``, and the checkpoints it
+   writes hold numpy arrays and MMEngine objects (``meta``, ``message_hub``)
+   that the weights-only unpickler rejects, so ``--resume``, ``mim test
+   --checkpoint`` and ``init_model`` fail on MMPose's own checkpoints. We
+   re-register MMEngine's local loader with ``weights_only=False``, the
+   behaviour MMEngine was written for: as with any MMPose checkpoint, load
+   only files you trust. (The plugin's checkpoint converter reads foreign
+   files with ``weights_only=True``.) Skipped where MMEngine sets
+   ``weights_only`` itself or torch is older.
+
 Call :func:`apply` again safely; it is idempotent.
 """
 import glob
 import importlib.machinery
 import importlib.util
+import inspect
 import os
 import sys
 import types
@@ -94,6 +107,30 @@ def _install_mmcv_ext_placeholder() -> None:
     sys.modules['mmcv._ext'] = module
 
 
+def _mmengine_loader_rejects_own_checkpoints() -> bool:
+    if importlib.util.find_spec('mmengine') is None:
+        return False
+    major, minor = (int(v) for v in torch.__version__.split('.')[:2])
+    if (major, minor) < (2, 6):
+        return False
+    from mmengine.runner import checkpoint
+    return 'weights_only' not in inspect.getsource(checkpoint.load_from_local)
+
+
+def _load_from_local_trusted(filename, map_location):
+    """MMEngine's local checkpoint loader, with torch < 2.6 semantics."""
+    filename = os.path.expanduser(filename)
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def _register_trusted_local_loader() -> None:
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=_load_from_local_trusted, force=True)
+
+
 _applied = False
 
 
@@ -106,4 +143,6 @@ def apply() -> None:
         _define_torchvision_nms_schemas()
     if _mmcv_ext_missing():
         _install_mmcv_ext_placeholder()
+    if _mmengine_loader_rejects_own_checkpoints():
+        _register_trusted_local_loader()
     _applied = True
