@@ -50,9 +50,9 @@ codec = dict(
 
 # model settings
 model = dict(
-    type='BottomupPoseEstimator',
+    type='MultiScaleBottomupPoseEstimator',
     data_preprocessor=dict(
-        type='PoseDataPreprocessor',
+        type='MultiScalePoseDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True),
@@ -112,6 +112,8 @@ model = dict(
                 pull_weight=1e-3,
                 push_weight=1e-3)),
         decoder=codec),
+    # Multi-scale test (the paper's [2, 1, 0.5]): set multiscale_test=True
+    # and aug_scales=[2, 0.5] in the test pipeline's HigherHRNetResize.
     test_cfg=dict(
         flip_test=True,
         multiscale_test=False,
@@ -144,7 +146,7 @@ test_meta_keys = ('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
 val_pipeline = [
     dict(type='LoadImage'),
     dict(type='HigherHRNetResize', input_size=input_size, size_factor=64),
-    dict(type='PackPoseInputs', meta_keys=test_meta_keys)
+    dict(type='PackMultiScalePoseInputs', meta_keys=test_meta_keys)
 ]
 
 # data loaders

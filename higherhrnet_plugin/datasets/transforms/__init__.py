@@ -1,3 +1,4 @@
 from .higherhrnet_resize import HigherHRNetResize
+from .multi_scale_packing import PackMultiScalePoseInputs
 
-__all__ = ['HigherHRNetResize']
+__all__ = ['HigherHRNetResize', 'PackMultiScalePoseInputs']

@@ -1,0 +1,3 @@
+from .multi_scale_preprocessor import MultiScalePoseDataPreprocessor
+
+__all__ = ['MultiScalePoseDataPreprocessor']

@@ -1,0 +1,3 @@
+from .multi_scale_bottomup import MultiScaleBottomupPoseEstimator
+
+__all__ = ['MultiScaleBottomupPoseEstimator']
