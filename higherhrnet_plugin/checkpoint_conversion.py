@@ -36,8 +36,7 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import (Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -156,9 +155,9 @@ def _weights_only_reason(message: str) -> str:
     return match.group(1).strip() if match else message.splitlines()[0]
 
 
-def load_source_state_dict(path: PathLike,
-                           trust_source: bool = False
-                           ) -> 'OrderedDict[str, Tensor]':
+def load_source_state_dict(
+        path: PathLike,
+        trust_source: bool = False) -> 'OrderedDict[str, Tensor]':
     """Read a checkpoint file and return its state dict.
 
     The file is read with ``torch.load(path, map_location='cpu',
@@ -213,8 +212,8 @@ def load_source_state_dict(path: PathLike,
                 'unpickles it fully and can run code', source) from None
         obj = _load_unsafe(source)
     except Exception as err:  # zip reader, EOF, bad magic number, ...
-        raise CheckpointConversionError(
-            _describe_load_error(err, source), source) from None
+        raise CheckpointConversionError(_describe_load_error(err, source),
+                                        source) from None
     return extract_state_dict(obj, source)
 
 
@@ -223,8 +222,8 @@ def _load_unsafe(source: str):
     try:
         return torch.load(source, map_location='cpu', weights_only=False)
     except Exception as err:
-        raise CheckpointConversionError(
-            _describe_load_error(err, source), source) from None
+        raise CheckpointConversionError(_describe_load_error(err, source),
+                                        source) from None
 
 
 #: How PyTorch checkpoints start: a zip archive (torch >= 1.6) or a pickle
@@ -263,9 +262,9 @@ def _foreign_format(source: str) -> Optional[str]:
     return None
 
 
-def extract_state_dict(obj: object,
-                       source: Optional[str] = None
-                       ) -> 'OrderedDict[str, Tensor]':
+def extract_state_dict(
+        obj: object,
+        source: Optional[str] = None) -> 'OrderedDict[str, Tensor]':
     """Find the state dict inside a loaded checkpoint object.
 
     Accepts a plain state dict (a mapping from names to tensors), or a
@@ -300,16 +299,18 @@ def extract_state_dict(obj: object,
                 return extract_state_dict(inner, source)
         if not obj:
             raise CheckpointConversionError('the checkpoint is empty', source)
-        non_tensor = [str(k) for k, v in obj.items()
-                      if not isinstance(v, Tensor)]
+        non_tensor = [
+            str(k) for k, v in obj.items() if not isinstance(v, Tensor)
+        ]
         if len(non_tensor) == len(obj):
             raise CheckpointConversionError(
                 'no state dict found: the checkpoint holds no tensors and no '
                 f'{"/".join(_NESTING_KEYS)} entry (top-level keys: '
                 f'{_list_keys(map(str, obj))})', source, non_tensor)
+        what = _count(len(non_tensor), 'non-tensor value')
         raise CheckpointConversionError(
-            f'the state dict holds {_count(len(non_tensor), "non-tensor value")}'
-            f' at {_list_keys(non_tensor)}', source, non_tensor)
+            f'the state dict holds {what} at {_list_keys(non_tensor)}', source,
+            non_tensor)
 
     result = OrderedDict()
     collisions = []
@@ -370,8 +371,8 @@ def detect_layout(keys: Iterable[str], source: Optional[str] = None) -> str:
 def _map_key(key: str, layout: str) -> Optional[str]:
     """The MMPose 1.x name of ``key`` in ``layout``, None if it has none."""
     for src_prefix, dst_prefix, roots in zip(_PREFIXES[layout],
-                                            _TARGET_PREFIXES,
-                                            (BACKBONE_ROOTS, HEAD_ROOTS)):
+                                             _TARGET_PREFIXES,
+                                             (BACKBONE_ROOTS, HEAD_ROOTS)):
         if key.startswith(src_prefix):
             rest = key[len(src_prefix):]
             if '.' in rest and _root(rest) in roots:
@@ -381,18 +382,20 @@ def _map_key(key: str, layout: str) -> Optional[str]:
 
 def _unknown_key_hint(unknown: Sequence[str]) -> str:
     roots = {_root(k) for k in unknown}
-    if roots & {'fc', 'classifier', 'incre_modules', 'downsamp_modules',
-                'final_layer', 'layer2', 'layer3', 'layer4'}:
+    if roots & {
+            'fc', 'classifier', 'incre_modules', 'downsamp_modules',
+            'final_layer', 'layer2', 'layer3', 'layer4'
+    }:
         return (' This looks like a classification (e.g. ImageNet ResNet or '
                 'HRNet) checkpoint, not a HigherHRNet; to start from ImageNet '
                 'weights set model.backbone.init_cfg instead.')
     return ''
 
 
-def convert_state_dict(state_dict: Mapping[str, Tensor],
-                       layout: Optional[str] = None,
-                       source: Optional[str] = None
-                       ) -> 'OrderedDict[str, Tensor]':
+def convert_state_dict(
+        state_dict: Mapping[str, Tensor],
+        layout: Optional[str] = None,
+        source: Optional[str] = None) -> 'OrderedDict[str, Tensor]':
     """Rename a HigherHRNet state dict to the MMPose 1.x model's keys.
 
     ================ ============================ ==========================
@@ -440,17 +443,17 @@ def convert_state_dict(state_dict: Mapping[str, Tensor],
     if unknown:
         raise CheckpointConversionError(
             f'{_count(len(unknown), "unknown key")} for a HigherHRNet '
-            f'checkpoint in the {layout!r} layout: {_list_keys(unknown)}.'
-            + _unknown_key_hint(unknown), source, unknown)
+            f'checkpoint in the {layout!r} layout: {_list_keys(unknown)}.' +
+            _unknown_key_hint(unknown), source, unknown)
     absent = [k for k in _REQUIRED_KEYS if k not in converted]
     if absent:
         names = [_source_name(k, layout) for k in absent]
         raise CheckpointConversionError(
             f'{_count(len(absent), "missing key")}: {_list_keys(names)} '
-            f'({layout!r} layout); the checkpoint lacks the '
-            + ' and the '.join('HRNet stem' if k.startswith('backbone.') else
-                               'HigherHRNet head' for k in absent), source,
-            names)
+            f'({layout!r} layout); the checkpoint lacks the ' +
+            ' and the '.join('HRNet stem' if k.
+                             startswith('backbone.') else 'HigherHRNet head'
+                             for k in absent), source, names)
     return converted
 
 
@@ -481,13 +484,14 @@ def _architecture(shapes: ShapeMap) -> str:
     return ', '.join(parts) if parts else 'unknown architecture'
 
 
-def check_state_dict(state_dict: Mapping[str, Tensor],
-                     reference: Union[nn.Module, ShapeMap],
-                     source: Optional[str] = None,
-                     layout: str = 'mmpose1x',
-                     reference_name: str = 'the model',
-                     fill_num_batches_tracked: bool = True
-                     ) -> Tuple['OrderedDict[str, Tensor]', List[str]]:
+def check_state_dict(
+    state_dict: Mapping[str, Tensor],
+    reference: Union[nn.Module, ShapeMap],
+    source: Optional[str] = None,
+    layout: str = 'mmpose1x',
+    reference_name: str = 'the model',
+    fill_num_batches_tracked: bool = True
+) -> Tuple['OrderedDict[str, Tensor]', List[str]]:
     """Check a converted state dict against a model, key by key and shape by
     shape, as ``load_state_dict(strict=True)`` would, but naming everything
     that is wrong at once.
@@ -515,8 +519,10 @@ def check_state_dict(state_dict: Mapping[str, Tensor],
             counts).
     """
     if isinstance(reference, nn.Module):
-        expected = {k: tuple(v.shape) for k, v in
-                    reference.state_dict().items()}
+        expected = {
+            k: tuple(v.shape)
+            for k, v in reference.state_dict().items()
+        }
     else:
         expected = {k: tuple(v) for k, v in reference.items()}
     result = OrderedDict(state_dict)
@@ -529,8 +535,10 @@ def check_state_dict(state_dict: Mapping[str, Tensor],
                 filled.append(key)
         missing = [k for k in missing if k not in result]
     unexpected = [k for k in result if k not in expected]
-    mismatched = [k for k in result
-                  if k in expected and tuple(result[k].shape) != expected[k]]
+    mismatched = [
+        k for k in result
+        if k in expected and tuple(result[k].shape) != expected[k]
+    ]
     if not (missing or unexpected or mismatched):
         return result, filled
 
@@ -543,20 +551,18 @@ def check_state_dict(state_dict: Mapping[str, Tensor],
         names = [_describe_renamed(k, layout) for k in unexpected]
         problems.append(
             f'{_count(len(unexpected), "unexpected key")} (in the checkpoint,'
-            f' not in the model): {", ".join(names[:MAX_LISTED_KEYS])}'
-            + (f', ... (and {len(names) - MAX_LISTED_KEYS} more)'
-               if len(names) > MAX_LISTED_KEYS else ''))
+            f' not in the model): {", ".join(names[:MAX_LISTED_KEYS])}' +
+            (f', ... (and {len(names) - MAX_LISTED_KEYS} more)' if len(names) >
+             MAX_LISTED_KEYS else ''))
     if mismatched:
         details = [
             f'{k!r} checkpoint {tuple(result[k].shape)} vs model '
-            f'{expected[k]}'
-            for k in mismatched
+            f'{expected[k]}' for k in mismatched
         ]
-        problems.append(
-            f'{_count(len(mismatched), "shape mismatch", "es")}'
-            f': {"; ".join(details[:MAX_LISTED_KEYS])}' +
-            (f'; ... (and {len(details) - MAX_LISTED_KEYS} more)'
-             if len(details) > MAX_LISTED_KEYS else ''))
+        problems.append(f'{_count(len(mismatched), "shape mismatch", "es")}'
+                        f': {"; ".join(details[:MAX_LISTED_KEYS])}' +
+                        (f'; ... (and {len(details) - MAX_LISTED_KEYS} more)'
+                         if len(details) > MAX_LISTED_KEYS else ''))
     ckpt_shapes = {k: tuple(v.shape) for k, v in result.items()}
     ckpt_arch, model_arch = _architecture(ckpt_shapes), _architecture(expected)
     hint = ''
@@ -564,8 +570,8 @@ def check_state_dict(state_dict: Mapping[str, Tensor],
         hint = (f' (checkpoint: {ckpt_arch}; model: {model_arch}; use the '
                 'config that matches the checkpoint)')
     raise CheckpointConversionError(
-        f'does not match {reference_name}{hint}: ' +
-        '; '.join(problems), source, missing + unexpected + mismatched)
+        f'does not match {reference_name}{hint}: ' + '; '.join(problems),
+        source, missing + unexpected + mismatched)
 
 
 def _describe_renamed(key: str, layout: str) -> str:
@@ -656,29 +662,30 @@ def convert_checkpoint(src: PathLike,
         if model is None:
             model = build_model_from_config(config)
         if config is not None:
-            config_name = getattr(config, 'filename', None) or os.fspath(
-                config)
+            config_name = getattr(config, 'filename',
+                                  None) or os.fspath(config)
         reference_name = (f'the model of {config_name}'
                           if config_name else 'the given model')
-        converted, filled = check_state_dict(
-            converted, model, source, layout, reference_name=reference_name)
+        converted, filled = check_state_dict(converted,
+                                             model,
+                                             source,
+                                             layout,
+                                             reference_name=reference_name)
         try:
             model.load_state_dict(converted, strict=True)
         except RuntimeError as err:  # a check above should have caught it
             raise CheckpointConversionError(
                 'strict load into the model failed: '
                 f'{str(err).splitlines()[0]}', source) from None
-    return ConversionResult(
-        state_dict=converted,
-        layout=layout,
-        source=source,
-        config=config_name,
-        filled_keys=filled,
-        source_sha256=_sha256(source))
+    return ConversionResult(state_dict=converted,
+                            layout=layout,
+                            source=source,
+                            config=config_name,
+                            filled_keys=filled,
+                            source_sha256=_sha256(source))
 
 
-def save_converted_checkpoint(result: ConversionResult,
-                              dst: PathLike) -> str:
+def save_converted_checkpoint(result: ConversionResult, dst: PathLike) -> str:
     """Write ``{'state_dict': ..., 'meta': ...}`` with ``torch.save``.
 
     The file loads with MMEngine's ``load_checkpoint`` (so ``mim test mmpose
@@ -709,18 +716,26 @@ def save_converted_checkpoint(result: ConversionResult,
             f'conversion; choose another output path than {dst}',
             result.source)
     meta = {
-        'converted_from': osp.abspath(result.source),
-        'source_layout': result.layout,
-        'source_sha256': result.source_sha256,
-        'checked_against_config': None if result.config is None else str(
-            result.config),
-        'num_tensors': result.num_tensors,
-        'filled_keys': list(result.filled_keys),
-        'converter': f'higherhrnet_plugin.checkpoint_conversion '
-                     f'{__version__}',
-        'torch_version': str(torch.__version__),  # TorchVersion is not
+        'converted_from':
+        osp.abspath(result.source),
+        'source_layout':
+        result.layout,
+        'source_sha256':
+        result.source_sha256,
+        'checked_against_config':
+        None if result.config is None else str(result.config),
+        'num_tensors':
+        result.num_tensors,
+        'filled_keys':
+        list(result.filled_keys),
+        'converter':
+        f'higherhrnet_plugin.checkpoint_conversion '
+        f'{__version__}',
+        'torch_version':
+        str(torch.__version__),  # TorchVersion is not
         # allowed by torch.load(weights_only=True)
-        'time': time.strftime('%Y-%m-%d %H:%M:%S'),
+        'time':
+        time.strftime('%Y-%m-%d %H:%M:%S'),
     }
     tmp = f'{dst}.tmp{os.getpid()}'
     try:
