@@ -1,0 +1,415 @@
+"""Associative-embedding grouping: parity with the official decoder.
+
+The fixtures hold what the official HigherHRNet decoder returned for eight
+inputs; both the vectorised decoder and the slow reference loop must give the
+same people. Synthetic cases check the behaviour the fixtures do not cover.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+
+import higherhrnet_plugin  # noqa: F401  (shims before mmpose imports)
+from higherhrnet_plugin.codecs import ae_grouping
+from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
+                                                   group_keypoints,
+                                                   min_cost_assignment)
+from tests.reference_ae_grouping import reference_group_keypoints
+
+FIXTURE = (Path(__file__).resolve().parents[1].parent / 'shared' /
+           'fixtures' / 'official_decoder_cases.npz')
+NUM_CASES = 8
+MODES = {
+    'adjust_refine': dict(adjust=True, refine=True),
+    'plain': dict(adjust=False, refine=False),
+}
+DECODERS = {'fast': group_keypoints, 'reference': reference_group_keypoints}
+
+
+@pytest.fixture(scope='module')
+def official():
+    if not FIXTURE.exists():
+        pytest.skip(f'{FIXTURE} not found (shared/ is expected beside the '
+                    'repository)')
+    with np.load(FIXTURE) as data:  # arrays are read on access
+        yield data
+
+
+def assert_same_people(grouped, scores, expected, expected_scores):
+    """Same people in any order: keypoints within 1e-3 px, values, tags and
+    scores within 1e-5."""
+    assert grouped.dtype == np.float32 and scores.dtype == np.float32
+    assert grouped.shape == expected.shape, (grouped.shape, expected.shape)
+    assert scores.shape == expected_scores.shape
+    # pair people by their whole keypoint rows
+    cost = np.abs(expected[:, None] - grouped[None]).sum(axis=(2, 3))
+    _, cols = linear_sum_assignment(cost)
+    got, got_scores = grouped[cols], scores[cols]
+    np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=1e-3,
+                               rtol=0)
+    np.testing.assert_allclose(got[..., 2:], expected[..., 2:], atol=1e-5,
+                               rtol=0)
+    np.testing.assert_allclose(got_scores, expected_scores, atol=1e-5,
+                               rtol=0)
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('case', range(NUM_CASES))
+@pytest.mark.parametrize('decoder', DECODERS)
+def test_matches_official_decoder(official, decoder, case, mode):
+    grouped, scores = DECODERS[decoder](official[f'case{case}_heatmaps'],
+                                        official[f'case{case}_tags'],
+                                        AEGroupingConfig(**MODES[mode]))
+    assert_same_people(grouped, scores, official[f'case{case}_{mode}_grouped'],
+                       official[f'case{case}_{mode}_scores'])
+
+
+def test_comparison_detects_differences(official):
+    """The comparison itself fails on a missing person or a moved joint."""
+    expected = official['case4_plain_grouped']
+    scores = official['case4_plain_scores']
+    with pytest.raises(AssertionError):
+        assert_same_people(expected[1:], scores[1:], expected, scores)
+    with pytest.raises(AssertionError):
+        moved = expected.copy()
+        moved[0, 0, 0] += 0.01
+        assert_same_people(moved, scores, expected, scores)
+
+
+# --------------------------------------------------------------------------
+# Synthetic maps
+# --------------------------------------------------------------------------
+
+
+def make_maps(people, num_joints=17, size=(48, 64), tag_dim=1, noise=0.0,
+              seed=0):
+    """Heatmaps with a Gaussian peak per given joint and a tag plateau
+    around it.
+
+    Args:
+        people: list of (joints, tag) or (joints, tag, peak value); joints
+            maps joint type -> (x, y).
+        size: (H, W).
+        noise: amplitude of a uniform background.
+
+    Returns:
+        heatmaps (K, H, W) and tags (K, H, W, L), float32.
+    """
+    rng = np.random.default_rng(seed)
+    height, width = size
+    heatmaps = (rng.random((num_joints, height, width)) * noise)
+    tags = rng.uniform(-6, 6, (num_joints, height, width, tag_dim))
+    yy, xx = np.mgrid[:height, :width]
+    for joints, tag, *peak in people:
+        for joint_type, (x, y) in joints.items():
+            blob = np.exp(-((xx - x)**2 + (yy - y)**2) / (2 * 1.5**2))
+            blob *= peak[0] if peak else 1.0
+            heatmaps[joint_type] = np.maximum(heatmaps[joint_type], blob)
+            near = (xx - x)**2 + (yy - y)**2 <= 9
+            tags[joint_type][near] = tag
+    return heatmaps.astype(np.float32), tags.astype(np.float32)
+
+
+def random_maps(seed, num_joints=17, tag_dim=1, size=(40, 56), people=4):
+    """Noisy maps with quantised values (plateaus, tied peaks, repeated tags)
+    and partly visible people with slightly noisy tags."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    heatmaps = np.round(rng.random((num_joints, height, width)) * 0.03 * 64)
+    heatmaps = heatmaps / 64
+    tags = np.round(rng.uniform(-6, 6, (num_joints, height, width, tag_dim)),
+                    1)
+    yy, xx = np.mgrid[:height, :width]
+    for person in range(people):
+        tag = rng.normal(2.0 * person, 0.3, tag_dim)
+        for joint_type in range(num_joints):
+            if rng.random() < 0.25:
+                continue  # joint not visible
+            x, y = rng.integers(0, width), rng.integers(0, height)
+            peak = np.round(rng.uniform(0.2, 1.0) * 32) / 32
+            blob = peak * np.exp(-((xx - x)**2 + (yy - y)**2) / 4.0)
+            heatmaps[joint_type] = np.maximum(heatmaps[joint_type],
+                                              np.round(blob * 64) / 64)
+            near = (xx - x)**2 + (yy - y)**2 <= 4
+            tags[joint_type][near] = np.round(
+                tag + rng.normal(0, 0.2, tag_dim), 2)
+    return heatmaps.astype(np.float32), tags.astype(np.float32)
+
+
+@pytest.mark.parametrize('seed, num_joints, tag_dim, options', [
+    (0, 17, 1, {}),
+    (1, 17, 2, {}),
+    (2, 14, 2, {}),
+    (3, 17, 1, dict(adjust=False, refine=False)),
+    (4, 17, 2, dict(adjust=False, refine=True)),
+    (5, 17, 1, dict(max_people=2)),
+    (6, 14, 1, dict(use_detection_value=False, tag_threshold=2.0)),
+    (7, 17, 2, dict(nms_kernel=3, topk=5, detection_threshold=0.3)),
+    (8, 17, 3, {}),
+])
+def test_fast_equals_reference_on_random_maps(seed, num_joints, tag_dim,
+                                              options):
+    heatmaps, tags = random_maps(seed, num_joints, tag_dim)
+    cfg = AEGroupingConfig(**options)
+    grouped, scores = group_keypoints(heatmaps, tags, cfg)
+    expected, expected_scores = reference_group_keypoints(heatmaps, tags, cfg)
+    assert grouped.shape[0] >= 2
+    # same algorithm, same order of people, bit for bit
+    np.testing.assert_array_equal(grouped, expected)
+    np.testing.assert_array_equal(scores, expected_scores)
+
+
+@pytest.mark.parametrize('leading_blocks', [1, 4, 10**6])
+@pytest.mark.parametrize('tag_dim', [1, 2])
+def test_refine_search_is_exact(monkeypatch, leading_blocks, tag_dim):
+    """Whether the strongest blocks settle a missing joint or the whole map
+    is scored, the refined joints are the official ones."""
+    monkeypatch.setattr(ae_grouping, '_LEADING_BLOCKS', leading_blocks)
+    heatmaps, tags = random_maps(20 + tag_dim, tag_dim=tag_dim, people=5)
+    grouped, _ = group_keypoints(heatmaps, tags)
+    expected, _ = reference_group_keypoints(heatmaps, tags)
+    np.testing.assert_array_equal(grouped, expected)
+
+
+def test_no_detections():
+    for heatmaps in (np.zeros((17, 32, 32), np.float32),
+                     np.full((17, 32, 32), 0.05, np.float32)):
+        tags = np.zeros((17, 32, 32, 2), np.float32)
+        for decoder in DECODERS.values():
+            grouped, scores = decoder(heatmaps, tags, AEGroupingConfig())
+            assert grouped.shape == (0, 17, 5) and grouped.dtype == np.float32
+            assert scores.shape == (0, ) and scores.dtype == np.float32
+
+
+def two_people(num_joints, width=64):
+    left = {k: (4 + (k % 4) * 4, 4 + (k // 4) * 8) for k in range(num_joints)}
+    right = {k: (x + width // 2, y) for k, (x, y) in left.items()}
+    return left, right
+
+
+def test_crowdpose_14_joints():
+    left, right = two_people(14)
+    heatmaps, tags = make_maps([(left, 0.0), (right, 3.0)], num_joints=14,
+                               noise=0.02)
+    grouped, scores = group_keypoints(heatmaps, tags, AEGroupingConfig())
+    assert grouped.shape == (2, 14, 4)
+    np.testing.assert_allclose(scores, 1.0, atol=1e-6)
+    for person in grouped:
+        truth = left if person[0, 0] < 32 else right
+        expected = np.array([truth[k] for k in range(14)], np.float32)
+        assert np.abs(person[:, :2] - 0.5 - expected).max() <= 0.25
+    # the reference agrees
+    expected, _ = reference_group_keypoints(heatmaps, tags,
+                                            AEGroupingConfig())
+    np.testing.assert_array_equal(grouped, expected)
+
+
+def test_separates_people_with_distinct_tags():
+    left, right = two_people(17)
+    heatmaps, tags = make_maps([(left, -1.0), (right, 1.0)], tag_dim=2)
+    grouped, _ = group_keypoints(heatmaps, tags,
+                                 AEGroupingConfig(adjust=False, refine=False))
+    assert grouped.shape == (2, 17, 5)
+    for person in grouped:
+        # every joint found, all from one side, all with one tag
+        assert (person[:, 2] > 0.9).all()
+        on_right = person[:, 0] >= 32
+        assert on_right.all() or not on_right.any()
+        assert (person[:, 3:] == person[0, 3]).all()
+
+
+def test_groups_joints_with_the_same_tag():
+    heatmaps, tags = make_maps([({0: (10, 10), 5: (40, 30)}, 2.0)])
+    grouped, scores = group_keypoints(heatmaps, tags, AEGroupingConfig())
+    assert grouped.shape == (1, 17, 4)
+    np.testing.assert_array_equal(grouped[0, [0, 5], 3], [2.0, 2.0])
+    assert (grouped[0, [0, 5], 2] > 0.9).all()
+    np.testing.assert_allclose(scores, grouped[0, [0, 5], 2].sum() / 17)
+
+
+def test_joint_with_far_tag_starts_a_new_person():
+    heatmaps, tags = make_maps([({0: (10, 10)}, 2.0), ({5: (40, 30)}, 3.5)])
+    grouped, _ = group_keypoints(heatmaps, tags, AEGroupingConfig())
+    assert grouped.shape[0] == 2
+
+
+def test_adjust_moves_a_quarter_pixel_uphill():
+    heatmaps, tags = make_maps([({0: (10, 20)}, 0.0)])
+    heatmaps[0, 20, 11] += 0.01  # right neighbour higher; vertical tie
+    grouped, _ = group_keypoints(heatmaps, tags, AEGroupingConfig())
+    np.testing.assert_array_equal(grouped[0, 0, :2], [10.75, 20.25])
+    plain, _ = group_keypoints(heatmaps, tags,
+                               AEGroupingConfig(adjust=False, refine=False))
+    np.testing.assert_array_equal(plain[0, 0, :2], [10, 20])
+
+
+def test_refine_fills_missing_joint_from_tag():
+    heatmaps, tags = make_maps([({0: (10, 10), 1: (20, 10)}, 2.0)])
+    # a weak (below threshold) response of joint 2 with the person's tag,
+    # and a stronger one with another tag
+    heatmaps[2, 30, 40] = 0.05
+    tags[2, 30, 40] = 2.1
+    heatmaps[2, 5, 50] = 0.08
+    tags[2, 5, 50] = 5.0
+    grouped, scores = group_keypoints(heatmaps, tags, AEGroupingConfig())
+    np.testing.assert_allclose(grouped[0, 2], [40.25, 30.25, 0.05, 0],
+                               atol=1e-6)
+    # the person score is taken before refinement
+    np.testing.assert_allclose(scores[0], 2 / 17, atol=1e-6)
+    unrefined, _ = group_keypoints(heatmaps, tags,
+                                   AEGroupingConfig(refine=False))
+    assert unrefined[0, 2, 2] == 0
+
+
+def test_refine_tie_takes_first_pixel_in_raster_order():
+    heatmaps, tags = make_maps([({0: (10, 10)}, 2.0)])
+    for x, y in ((50, 40), (45, 40), (60, 30)):  # equal scores
+        heatmaps[3, y, x] = 0.5
+        tags[3, y, x] = 2.0
+    grouped, _ = group_keypoints(heatmaps, tags, AEGroupingConfig())
+    np.testing.assert_allclose(grouped[0, 3, :3], [60.25, 30.25, 0.5])
+
+
+def test_detection_threshold_compares_in_float64():
+    """A peak of exactly float32(0.1) = 0.10000000149 is above 0.1."""
+    heatmaps, tags = make_maps([({4: (20, 20)}, 0.0)])
+    heatmaps *= np.float32(0.1)
+    assert heatmaps.max() == np.float32(0.1)
+    for decoder in DECODERS.values():
+        grouped, _ = decoder(heatmaps, tags, AEGroupingConfig())
+        assert grouped.shape[0] == 1
+
+
+def test_identical_first_tags_share_one_group():
+    """Official quirk: groups are keyed by the first tag value, so two seeds
+    with an identical tag collapse into one group (the later one stays)."""
+    heatmaps, tags = make_maps([({0: (10, 10)}, 1.5),
+                                ({0: (50, 40)}, 1.5, 0.9)])
+    for decoder in DECODERS.values():
+        grouped, _ = decoder(heatmaps, tags,
+                             AEGroupingConfig(adjust=False, refine=False))
+        assert grouped.shape[0] == 1
+        np.testing.assert_allclose(grouped[0, 0, :3], [50, 40, 0.9],
+                                   atol=1e-6)
+
+
+def test_starting_a_group_under_an_existing_key_resets_its_tags():
+    """Official quirk: a candidate left unassigned whose first tag equals an
+    existing group's key lands in that group (replacing its joint of that
+    type) and restarts the group's tag list, which moves the group's mean
+    tag for the next joint types."""
+    heatmaps, tags = make_maps([
+        ({0: (10, 10)}, 1.0),  # seeds the group, key 1.0
+        ({1: (10, 20)}, 1.9),  # joins: mean tag 1.45
+        ({2: (10, 30)}, 1.0),  # joins (stronger duplicate tag) ...
+        ({2: (40, 30)}, 1.0, 0.8),  # ... this one restarts key 1.0: mean 1.0
+        ({3: (10, 40)}, 2.1),  # 1.1 from 1.0: a new group
+    ])
+    for decoder in DECODERS.values():
+        grouped, _ = decoder(heatmaps, tags,
+                             AEGroupingConfig(adjust=False, refine=False))
+        assert grouped.shape[0] == 2
+        np.testing.assert_allclose(grouped[0, :3, :2],
+                                   [[10, 10], [10, 20], [40, 30]])
+        assert grouped[0, 3, 2] == 0 and grouped[1, 3, 2] > 0.9
+
+
+def test_only_max_people_groups_are_offered():
+    """Joints of a person beyond the first ``max_people`` groups cannot join
+    it and start groups of their own."""
+    people = []
+    for i in range(3):
+        people.append(({k: (6 + 20 * i, 4 + 6 * k) for k in range(4)},
+                       3.0 * i))
+    heatmaps, tags = make_maps(people, size=(40, 64))
+    # make every joint's tag distinct (else the quirk above regroups them)
+    for k in range(4):
+        tags[k] += 0.01 * k
+    cfg = AEGroupingConfig(max_people=2, adjust=False, refine=False)
+    grouped, _ = group_keypoints(heatmaps, tags, cfg)
+    assert grouped.shape[0] == 2 + 4
+    assert sorted((grouped[:, :, 2] > 0).sum(axis=1).tolist()) == [
+        1, 1, 1, 1, 4, 4
+    ]
+    expected, _ = reference_group_keypoints(heatmaps, tags, cfg)
+    np.testing.assert_array_equal(grouped, expected)
+    uncapped, _ = group_keypoints(heatmaps, tags,
+                                  AEGroupingConfig(adjust=False, refine=False))
+    assert uncapped.shape[0] == 3
+
+
+def test_tensor_inputs():
+    heatmaps, tags = random_maps(11, tag_dim=2)
+    expected = group_keypoints(heatmaps, tags)
+    got = group_keypoints(torch.from_numpy(heatmaps), torch.from_numpy(tags))
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 9, 1)))
+    with pytest.raises(ValueError):
+        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 8, 1)),
+                        AEGroupingConfig(keypoint_order=[0, 1]))
+
+
+# --------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('kernel', [1, 3, 5, 7])
+@pytest.mark.parametrize('size', [(3, 4), (20, 33)])
+def test_nms_equals_official_max_pool(kernel, size):
+    rng = np.random.default_rng(kernel)
+    # few distinct values: plateaus; negative values too
+    maps = (np.round(rng.random((3, ) + size) * 8) / 8 - 0.25).astype(
+        np.float32)
+    hm = torch.from_numpy(maps)
+    pooled = F.max_pool2d(hm, kernel, 1, kernel // 2)
+    np.testing.assert_array_equal(
+        ae_grouping._local_max_map(maps[1], kernel), pooled[1].numpy())
+    official = (hm * torch.eq(pooled, hm).float()).numpy()
+    np.testing.assert_array_equal(ae_grouping._suppress(maps, kernel),
+                                  official)
+
+
+def tie_heavy_costs(rng, rows, groups):
+    """Costs shaped like the grouping's: rounded distances x 100 minus
+    values with repeats, padded with 1e10 columns."""
+    values = rng.choice([0.5, 0.75, 0.9], rows)
+    cost = rng.integers(0, 3, (rows, groups)) * 100.0 - values[:, None]
+    if rows > groups:
+        cost = np.concatenate([cost, np.full((rows, rows - groups), 1e10)], 1)
+    return cost
+
+
+def test_assignment_is_optimal():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        cost = tie_heavy_costs(rng, *rng.integers(1, 8, 2))
+        cols = min_cost_assignment(cost)
+        assert len(set(cols.tolist())) == len(cols)
+        rows, best = linear_sum_assignment(cost)
+        assert cost[np.arange(len(cols)), cols].sum() == pytest.approx(
+            cost[rows, best].sum())
+
+
+def test_scipy_assignment_would_break_parity(official, monkeypatch):
+    """Why the decoder keeps the official ``munkres``: SciPy picks other
+    optima among equal costs, which regroups people in fixture case 6."""
+
+    def scipy_assignment(cost):
+        return linear_sum_assignment(cost)[1]
+
+    monkeypatch.setattr(ae_grouping, 'min_cost_assignment', scipy_assignment)
+    grouped, scores = group_keypoints(official['case6_heatmaps'],
+                                      official['case6_tags'],
+                                      AEGroupingConfig(**MODES['plain']))
+    with pytest.raises(AssertionError):
+        assert_same_people(grouped, scores, official['case6_plain_grouped'],
+                           official['case6_plain_scores'])
