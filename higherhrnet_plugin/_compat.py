@@ -122,7 +122,21 @@ def _load_from_local_trusted(filename, map_location):
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+    if os.path.getsize(filename) == 0:
+        raise RuntimeError(
+            f'{filename}: the checkpoint file is empty (0 bytes)')
+    try:
+        return torch.load(
+            filename, map_location=map_location, weights_only=False)
+    except Exception as err:
+        # torch names neither the file nor the likely cause (e.g. "Ran out
+        # of input", "PytorchStreamReader failed reading zip archive")
+        first_line = (str(err).strip().splitlines() or [''])[0]
+        first_line = first_line.split('. ')[0]
+        raise RuntimeError(
+            f'{filename}: cannot load the checkpoint, the file is probably '
+            f'truncated or corrupt ({type(err).__name__}: {first_line})'
+        ) from err
 
 
 def _register_trusted_local_loader() -> None:

@@ -126,7 +126,7 @@ data_root = 'data/coco/'
 
 # pipelines
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LoadImageOrReport', on_error='raise'),
     dict(
         type='BottomupRandomAffine',
         input_size=input_size,
@@ -142,9 +142,9 @@ train_pipeline = [
 test_meta_keys = ('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
                   'img_shape', 'input_size', 'input_center', 'input_scale',
                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
-                  'skeleton_links', 'aug_scales')
+                  'skeleton_links', 'aug_scales', 'load_error')
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LoadImageOrReport', on_error='report'),
     dict(type='HigherHRNetResize', input_size=input_size, size_factor=64),
     dict(type='PackMultiScalePoseInputs', meta_keys=test_meta_keys)
 ]

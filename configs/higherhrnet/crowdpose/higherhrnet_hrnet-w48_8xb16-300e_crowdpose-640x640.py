@@ -17,14 +17,14 @@ model = dict(
     head=dict(in_channels=48, deconv_out_channels=(48, ), decoder=codec))
 
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LoadImageOrReport', on_error='raise'),
     dict(_base_.train_pipeline[1], input_size=input_size),
     dict(type='RandomFlip', direction='horizontal'),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LoadImageOrReport', on_error='report'),
     dict(_base_.val_pipeline[1], input_size=input_size),
     _base_.val_pipeline[2],
 ]

@@ -6,6 +6,7 @@ the official implementation, so official weights load after a prefix change.
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor, nn
@@ -159,6 +160,26 @@ class HigherHRNetHead(BaseHead):
 
         self.loss_module = MODELS.build(loss)
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder else None
+        # a keypoint order of the wrong length would fail only when decoding
+        grouping = getattr(self.decoder, 'grouping', None)
+        order = grouping.keypoint_order if grouping else None
+        if order is not None and len(order) != num_keypoints:
+            raise ValueError(
+                f'{type(self).__name__}: num_keypoints is {num_keypoints} '
+                f'but the decoder\'s decode_keypoint_order lists '
+                f'{len(order)} keypoints; make the codec match the head '
+                '(e.g. decode_keypoint_order=None for 14-keypoint '
+                'CrowdPose)')
+
+    def _check_num_keypoints(self, num_data_keypoints: int,
+                             source: str) -> None:
+        """Name both counts when the data and the head disagree."""
+        if num_data_keypoints != self.num_keypoints:
+            raise ValueError(
+                f'{type(self).__name__} predicts {self.num_keypoints} '
+                f'keypoints (model.head.num_keypoints) but the data has '
+                f'{num_data_keypoints} keypoints ({source}); use a config '
+                'whose num_keypoints matches the dataset')
 
     def _output_channels(self, with_ae: bool) -> int:
         if not with_ae:
@@ -225,6 +246,8 @@ class HigherHRNetHead(BaseHead):
             fields = [d.gt_fields[level] for d in batch_data_samples]
             gt_heatmaps.append(torch.stack([f.heatmaps for f in fields]))
             gt_masks.append(torch.stack([f.heatmap_mask for f in fields]))
+        self._check_num_keypoints(gt_heatmaps[0].shape[1],
+                                  'channels of the target heatmaps')
         keypoint_indices = [
             d.gt_instance_labels.keypoint_indices for d in batch_data_samples
         ]
@@ -258,6 +281,10 @@ class HigherHRNetHead(BaseHead):
         if self.decoder is None:
             raise RuntimeError(f'{type(self).__name__} needs a `decoder` '
                                'config to predict')
+        flip_indices = batch_data_samples[0].metainfo.get('flip_indices')
+        if flip_indices is not None:
+            self._check_num_keypoints(len(flip_indices),
+                                      "flip_indices of the dataset's metainfo")
         flip_test = test_cfg.get('flip_test', False)
         per_scale = feats if test_cfg.get('multiscale_test', False) else [
             feats
@@ -271,8 +298,17 @@ class HigherHRNetHead(BaseHead):
             align_corners=test_cfg.get('align_corners', False))
 
         preds = []
-        for hm, tag in zip(heatmaps, tags):
-            keypoints, scores, instance_scores = self.decoder.decode(hm, tag)
+        K = self.num_keypoints
+        for hm, tag, data_sample in zip(heatmaps, tags, batch_data_samples):
+            if data_sample.metainfo.get('load_error'):
+                # the image could not be loaded (see LoadImageOrReport):
+                # no people rather than guesses on a blank image
+                keypoints = np.zeros((0, K, 2), dtype=np.float32)
+                scores = np.zeros((0, K), dtype=np.float32)
+                instance_scores = np.zeros((0, ), dtype=np.float32)
+            else:
+                keypoints, scores, instance_scores = self.decoder.decode(
+                    hm, tag)
             preds.append(
                 InstanceData(
                     keypoints=keypoints,
