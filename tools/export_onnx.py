@@ -1,0 +1,167 @@
+"""Export a HigherHRNet model (backbone + head) to ONNX.
+
+Usage::
+
+    python tools/export_onnx.py CONFIG CKPT OUT.onnx [--shape H W]
+        [--opset N] [--legacy-exporter] [--check IMAGE]
+
+The graph takes the normalised image ``input`` (B, 3, H, W) and returns the
+raw per-resolution outputs ``output0``, ``output1``, ...; batch, height and
+width are dynamic. With ``--check IMAGE`` the image is preprocessed as at test
+time and ONNX Runtime's outputs are compared with PyTorch's, as are the people
+found by both full inference paths. See docs/export.md.
+
+Exit status: 0 on success, 1 on an error (one-line message on stderr), 2 on
+bad command-line arguments.
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+import warnings
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Export HigherHRNet (backbone + head) to ONNX with '
+        'dynamic batch / height / width.')
+    parser.add_argument('config', help='plugin config file')
+    parser.add_argument('checkpoint', help='checkpoint file (MMPose 1.x '
+                        'layout, e.g. from tools/convert_checkpoint.py)')
+    parser.add_argument('out', help='output .onnx file')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='example input size used for tracing (multiples of 32; the '
+        'graph accepts any such size). Default: the config\'s input size')
+    parser.add_argument('--opset', type=int, default=None,
+                        help='ONNX opset (default 18)')
+    parser.add_argument(
+        '--legacy-exporter',
+        action='store_true',
+        help='use the deprecated TorchScript exporter (dynamo=False) '
+        'instead of the torch.export-based one')
+    parser.add_argument(
+        '--check',
+        metavar='IMAGE',
+        help='compare ONNX Runtime with PyTorch on this image')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of errors')
+    return parser.parse_args(argv)
+
+
+class CliError(Exception):
+    """An error reported as one line."""
+
+
+def _require_file(path: str, what: str) -> None:
+    if not osp.isfile(path):
+        raise CliError(f'{what} not found: {path}')
+
+
+def _default_shape(cfg):
+    decoder = cfg.model.get('head', {}).get('decoder') or {}
+    w, h = decoder.get('input_size', (512, 512))
+    return int(h), int(w)
+
+
+def _check(image_path, onnx_file, model, cfg) -> None:
+    import cv2
+    import numpy as np
+    import torch
+    from mmpose.apis import inference_bottomup
+
+    from higherhrnet_plugin.deploy import OnnxHigherHRNet
+
+    image = cv2.imread(image_path)
+    if image is None:
+        raise CliError(f'cannot read image: {image_path}')
+    runner = OnnxHigherHRNet(onnx_file, cfg)
+    inputs, _ = runner.preprocess(image)
+    x = inputs[0]
+    ort_outputs = runner.run_network(x)
+    with torch.no_grad():
+        torch_outputs = model.head(model.extract_feat(torch.from_numpy(x)))
+    print(f'check:   {image_path} -> input {"x".join(map(str, x.shape))}')
+    for i, (o, r) in enumerate(zip(ort_outputs, torch_outputs)):
+        r = r.numpy()
+        print(f'         output{i} {"x".join(map(str, o.shape))}: max abs '
+              f'error {np.abs(o - r).max():.3g} (max |output| '
+              f'{np.abs(r).max():.3g})')
+    ours = runner(image)
+    theirs = inference_bottomup(model, image)[0].pred_instances
+    line = (f'         people: onnxruntime {len(ours.scores)}, pytorch '
+            f'{len(theirs.bbox_scores)}')
+    if len(ours.scores) == len(theirs.bbox_scores) and len(ours.scores):
+        line += (f'; max keypoint difference '
+                 f'{np.abs(ours.keypoints - theirs.keypoints).max():.3g} px'
+                 f', max score difference '
+                 f'{np.abs(ours.scores - theirs.bbox_scores).max():.3g}')
+    print(line)
+
+
+def run(args) -> None:
+    _require_file(args.config, 'config')
+    _require_file(args.checkpoint, 'checkpoint')
+    if args.check:
+        _require_file(args.check, 'image')
+    if args.shape and any(s <= 0 or s % 32 for s in args.shape):
+        raise CliError(f'--shape must be positive multiples of 32, got '
+                       f'{args.shape[0]} {args.shape[1]}')
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        import higherhrnet_plugin  # noqa: F401  (registers modules)
+        from mmengine.config import Config
+        from mmpose.apis import init_model
+
+        from higherhrnet_plugin.deploy import export_onnx
+        from higherhrnet_plugin.deploy.onnx_export import DEFAULT_OPSET
+
+        cfg = Config.fromfile(args.config)
+        print(f'config:  {args.config}')
+        model = init_model(cfg, args.checkpoint, device='cpu')
+        print(f'weights: {args.checkpoint}')
+        h, w = args.shape or _default_shape(cfg)
+        opset = args.opset or DEFAULT_OPSET
+        exporter = 'torchscript (legacy)' if args.legacy_exporter else \
+            'dynamo (torch.export)'
+        print(f'export:  {exporter}, opset {opset}, traced at 1x3x{h}x{w}, '
+              'dynamic batch/height/width ...', flush=True)
+        start = time.time()
+        export_onnx(
+            model,
+            args.out,
+            input_shape=(1, 3, h, w),
+            opset=opset,
+            dynamo=not args.legacy_exporter)
+        print(f'         done in {time.time() - start:.1f} s')
+        print(f'saved:   {osp.abspath(args.out)}')
+        if args.check:
+            _check(args.check, args.out, model, cfg)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    prog = osp.basename(sys.argv[0]) if argv is None else 'export_onnx'
+    try:
+        run(args)
+    except CliError as err:
+        if args.debug:
+            raise
+        print(f'{prog}: error: {err}', file=sys.stderr)
+        return 1
+    except Exception as err:  # not anticipated: still no traceback
+        if args.debug:
+            raise
+        first_line = (str(err).strip().splitlines() or [''])[0]
+        print(f'{prog}: error: {type(err).__name__}: {first_line} (rerun '
+              'with --debug for the traceback)', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
