@@ -32,6 +32,13 @@ first), and each does nothing where the real component works:
    files with ``weights_only=True``.) Skipped where MMEngine sets
    ``weights_only`` itself or torch is older.
 
+4. **Distributed training on a CPU-only torch.** MMEngine's pytorch launcher
+   (``torchrun ... --launcher pytorch``) calls ``torch.cuda.set_device``
+   before creating the process group, which a CPU-only torch build cannot
+   do. Where torch has no CUDA support we create the process group without
+   it (gloo; a requested ``nccl`` becomes ``gloo`` with a warning). Builds
+   with CUDA keep MMEngine's launcher unchanged.
+
 Call :func:`apply` again safely; it is idempotent.
 """
 import glob
@@ -145,6 +152,29 @@ def _register_trusted_local_loader() -> None:
         prefixes='', loader=_load_from_local_trusted, force=True)
 
 
+def _torch_without_cuda() -> bool:
+    return torch.version.cuda is None and not torch.cuda.is_available()
+
+
+def _init_dist_pytorch_cpu(backend, init_backend='torch', **kwargs) -> None:
+    """MMEngine's pytorch launcher without the CUDA device selection."""
+    import torch.distributed as dist
+    from mmengine.logging import print_log
+    if init_backend != 'torch':
+        raise RuntimeError(f'init_backend={init_backend!r} needs CUDA; this '
+                           'torch build is CPU-only')
+    if backend == 'nccl':
+        print_log('nccl needs CUDA; using the gloo backend on this CPU-only '
+                  'torch', logger='current', level=30)
+        backend = 'gloo'
+    dist.init_process_group(backend=backend, **kwargs)
+
+
+def _register_cpu_dist_launcher() -> None:
+    from mmengine.dist import utils as dist_utils
+    dist_utils._init_dist_pytorch = _init_dist_pytorch_cpu
+
+
 _applied = False
 
 
@@ -159,4 +189,6 @@ def apply() -> None:
         _install_mmcv_ext_placeholder()
     if _mmengine_loader_rejects_own_checkpoints():
         _register_trusted_local_loader()
+    if importlib.util.find_spec('mmengine') and _torch_without_cuda():
+        _register_cpu_dist_launcher()
     _applied = True
