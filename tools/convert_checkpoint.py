@@ -59,6 +59,7 @@ def main(argv=None) -> int:
             from higherhrnet_plugin.checkpoint_conversion import (
                 CheckpointConversionError, convert_checkpoint,
                 save_converted_checkpoint)
+            from higherhrnet_plugin.utils import run_cli
     except Exception as err:
         if args.debug:
             raise
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
             file=sys.stderr)
         return 1
 
-    try:
+    def convert():
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             result = convert_checkpoint(
@@ -77,34 +78,22 @@ def main(argv=None) -> int:
                 layout=None if args.layout == 'auto' else args.layout,
                 trust_source=args.trust_source)
             dst = save_converted_checkpoint(result, args.dst)
-    except CheckpointConversionError as err:
-        if args.debug:
-            raise
-        print(f'{prog}: error: {err}', file=sys.stderr)
-        return 1
-    except Exception as err:  # not anticipated: still no traceback
-        if args.debug:
-            raise
-        first_line = (str(err).strip().splitlines() or [''])[0]
-        print(
-            f'{prog}: error: {args.src}: unexpected failure '
-            f'({type(err).__name__}: {first_line}); rerun with --debug for '
-            'the traceback',
-            file=sys.stderr)
-        return 1
+        print(f'source:  {args.src} (layout: {result.layout})')
+        print(f'tensors: {result.num_tensors}')
+        if result.config:
+            print('check:   loads strictly into the model of '
+                  f'{result.config}')
+        else:
+            print('check:   skipped (pass --config to check the weights '
+                  'against a model)')
+        if result.filled_keys:
+            print(f'filled:  {len(result.filled_keys)} BatchNorm '
+                  'num_batches_tracked counters absent from the source '
+                  '(set to 0)')
+        print(f'saved:   {dst}')
 
-    print(f'source:  {args.src} (layout: {result.layout})')
-    print(f'tensors: {result.num_tensors}')
-    if result.config:
-        print(f'check:   loads strictly into the model of {result.config}')
-    else:
-        print('check:   skipped (pass --config to check the weights against '
-              'a model)')
-    if result.filled_keys:
-        print(f'filled:  {len(result.filled_keys)} BatchNorm '
-              'num_batches_tracked counters absent from the source (set to 0)')
-    print(f'saved:   {dst}')
-    return 0
+    return run_cli(prog, convert, args.debug, (CheckpointConversionError, ),
+                   context=f'{args.src}: ')
 
 
 if __name__ == '__main__':

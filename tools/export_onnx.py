@@ -146,21 +146,8 @@ def run(args) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     prog = osp.basename(sys.argv[0]) if argv is None else 'export_onnx'
-    try:
-        run(args)
-    except CliError as err:
-        if args.debug:
-            raise
-        print(f'{prog}: error: {err}', file=sys.stderr)
-        return 1
-    except Exception as err:  # not anticipated: still no traceback
-        if args.debug:
-            raise
-        first_line = (str(err).strip().splitlines() or [''])[0]
-        print(f'{prog}: error: {type(err).__name__}: {first_line} (rerun '
-              'with --debug for the traceback)', file=sys.stderr)
-        return 1
-    return 0
+    from higherhrnet_plugin.utils import run_cli
+    return run_cli(prog, lambda: run(args), args.debug, (CliError, ))
 
 
 if __name__ == '__main__':
