@@ -1,10 +1,9 @@
 """Training targets at several output resolutions for HigherHRNet, and the
 associative-embedding decode of its aggregated outputs."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
-import torch
 from torch import Tensor
 
 from mmpose.codecs.base import BaseKeypointCodec
@@ -250,12 +249,3 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
         """
         grouped, scores = group_keypoints(heatmaps, tags, self.grouping)
         return grouped[..., :2], grouped[..., 2], scores
-
-    def batch_decode(self, batch_heatmaps: Tensor, batch_tags: Tensor
-                     ) -> Tuple[List[np.ndarray], ...]:
-        """:meth:`decode` over a batch: heatmaps (B, K, H, W), tags
-        (B, K, H, W, L)."""
-        results = [
-            self.decode(hm, tag) for hm, tag in zip(batch_heatmaps, batch_tags)
-        ]
-        return tuple(list(r) for r in zip(*results))
