@@ -2,24 +2,15 @@
 import os
 from pathlib import Path
 
-import pytest
-
 import higherhrnet_plugin  # noqa: F401  (registers modules, applies shims)
+from higherhrnet_plugin.testing import SHARED_ROOT, shared_path  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
+SHARED = SHARED_ROOT
 CONFIGS = REPO / 'configs' / 'higherhrnet'
 TINY_CONFIG = CONFIGS / 'coco' / 'higherhrnet_hrnet-tiny_1xb2-30e_coco-256x256.py'
 
 os.environ.setdefault('OMP_NUM_THREADS', '2')
-
-
-def shared_path(*parts) -> Path:
-    """A path under ../shared, skipping the test if it is not there."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f'{path} not found (CI places shared/ beside the repo)')
-    return path
 
 
 def build_model(config_path, **cfg_options):

@@ -4,8 +4,6 @@ The fixtures hold what the official HigherHRNet decoder returned for eight
 inputs; both the vectorised decoder and the slow reference loop must give the
 same people. Synthetic cases check the behaviour the fixtures do not cover.
 """
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -14,13 +12,12 @@ from scipy.optimize import linear_sum_assignment
 
 import higherhrnet_plugin  # noqa: F401  (shims before mmpose imports)
 from higherhrnet_plugin.codecs import ae_grouping
+from higherhrnet_plugin.testing import shared_path
 from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
                                                    group_keypoints,
                                                    min_cost_assignment)
 from tests.reference_ae_grouping import reference_group_keypoints
 
-FIXTURE = (Path(__file__).resolve().parents[1].parent / 'shared' /
-           'fixtures' / 'official_decoder_cases.npz')
 NUM_CASES = 8
 MODES = {
     'adjust_refine': dict(adjust=True, refine=True),
@@ -31,10 +28,7 @@ DECODERS = {'fast': group_keypoints, 'reference': reference_group_keypoints}
 
 @pytest.fixture(scope='module')
 def official():
-    if not FIXTURE.exists():
-        pytest.skip(f'{FIXTURE} not found (shared/ is expected beside the '
-                    'repository)')
-    with np.load(FIXTURE) as data:  # arrays are read on access
+    with np.load(shared_path('fixtures', 'official_decoder_cases.npz')) as data:  # arrays are read on access
         yield data
 
 

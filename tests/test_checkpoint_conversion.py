@@ -2,7 +2,7 @@
 tools/convert_checkpoint.py against the official reference fixtures.
 
 The fixtures live in ``../shared/fixtures`` next to the repository (see its
-README.md); tests that need them are skipped when it is absent.
+README.md); without it the tests are skipped, and fail under CI=true.
 """
 import json
 import os
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import higherhrnet_plugin  # noqa: F401  (registers the plugin modules)
+from higherhrnet_plugin.testing import SHARED_ROOT, shared_path
 from higherhrnet_plugin.checkpoint_conversion import (
     BACKBONE_ROOTS, HEAD_ROOTS, CheckpointConversionError,
     build_model_from_config, check_state_dict, convert_checkpoint,
@@ -24,7 +25,7 @@ from higherhrnet_plugin.checkpoint_conversion import (
     save_converted_checkpoint)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
+SHARED = SHARED_ROOT
 FIXTURES = SHARED / 'fixtures'
 CONFIGS = REPO / 'configs' / 'higherhrnet' / 'coco'
 TINY_CONFIG = CONFIGS / 'higherhrnet_hrnet-tiny_1xb2-30e_coco-256x256.py'
@@ -34,12 +35,7 @@ CLI = REPO / 'tools' / 'convert_checkpoint.py'
 
 
 def fixture_path(name: str) -> Path:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f'reference fixture {path} not found: the official '
-                    'HigherHRNet fixtures are expected in ../shared/fixtures '
-                    'next to the repository')
-    return path
+    return shared_path('fixtures', name)
 
 
 @pytest.fixture(scope='module')

@@ -26,9 +26,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from higherhrnet_plugin.testing import shared_path
+
 REPO = Path(__file__).resolve().parents[1]
 TESTS_DIR = Path(__file__).resolve().parent
-DATA_ROOT = REPO.parent / 'shared' / 'data' / 'coco'
 TINY_CONFIG = (REPO / 'configs' / 'higherhrnet' / 'coco' /
                'higherhrnet_hrnet-tiny_1xb2-30e_coco-256x256.py')
 LOSS_KEYS = ('loss_heatmap_0', 'loss_heatmap_1', 'loss_pull_0', 'loss_push_0')
@@ -57,11 +58,7 @@ def _ae_config() -> Path:
 
 @pytest.fixture
 def data_root() -> Path:
-    if not (DATA_ROOT / 'test_coco.json').is_file():
-        pytest.skip(f'{DATA_ROOT}/test_coco.json not found: the training '
-                    'tests need the 4 COCO images in ../shared/data/coco '
-                    '(beside the repository)')
-    return DATA_ROOT
+    return shared_path('data', 'coco', 'test_coco.json').parent
 
 
 def _data_options(root: Path) -> list:
