@@ -54,7 +54,7 @@ class PerfectOutputs:
             keypoints = keypoints[:, meta['flip_indices']]
             visible = visible[:, meta['flip_indices']]
         outputs = []
-        for level, with_ae in enumerate(self.head.with_ae):
+        for level, with_ae in enumerate(self.head.layout.with_ae):
             size = (input_size[0] // 4 * 2**level,
                     input_size[1] // 4 * 2**level)
             level_kpts = keypoints * size[0] / input_size[0]

@@ -249,3 +249,12 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
         """
         grouped, scores = group_keypoints(heatmaps, tags, self.grouping)
         return grouped[..., :2], grouped[..., 2], scores
+
+    def batch_decode(self, batch_heatmaps: Tensor, batch_tags: Tensor) -> list:
+        """Decode a batch: heatmaps (B, K, H, W), tags (B, L*K, H, W) with
+        channel ``l * K + k``; per image the result of :meth:`decode`."""
+        K = batch_heatmaps.shape[1]
+        return [
+            self.decode(heatmaps, tags.unflatten(0, (-1, K)).permute(1, 2, 3, 0))
+            for heatmaps, tags in zip(batch_heatmaps, batch_tags)
+        ]
