@@ -6,7 +6,7 @@ Usage::
 
     python tools/benchmark_throughput.py [--config CONFIG] [--checkpoint CKPT]
         [--images DIR ...] [--batch-sizes 1 4 8] [--rounds 3] [--threads N]
-        [--flip | --no-flip]
+        [--flip | --no-flip] [--fuse-conv-bn]
 
 Every round runs all images once per batch size (batch sizes alternate, so
 load changes on the machine hit all of them alike) through
@@ -48,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
                         default=None,
                         help='flip test on / off (default: as the config)')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BatchNorm into the convolutions first')
     parser.add_argument('--device', default='cpu')
     return parser.parse_args(argv)
 
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
     from mmengine.config import Config
     from mmpose.apis import init_model
 
-    from higherhrnet_plugin.apis import inference_bottomup_batch
+    from higherhrnet_plugin.apis import fuse_conv_bn, inference_bottomup_batch
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)
@@ -90,6 +92,8 @@ def main(argv=None) -> int:
         cfg.model.test_cfg.flip_test = args.flip
     torch.manual_seed(0)
     model = init_model(cfg, args.checkpoint, device=args.device)
+    if args.fuse_conv_bn:
+        fuse_conv_bn(model)
     decode = Stopwatch(model.head.decoder.batch_decode)
     model.head.decoder.batch_decode = decode
     images = list_images(args.images)

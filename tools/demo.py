@@ -4,7 +4,8 @@
 Usage::
 
     python tools/demo.py CONFIG CHECKPOINT INPUT --out DIR [--device cpu]
-        [--kpt-thr 0.3] [--heatmap] [--flip | --no-flip] [--save-frames]
+        [--kpt-thr 0.3] [--heatmap] [--flip | --no-flip] [--fuse-conv-bn]
+        [--save-frames]
         [--max-vis-side 4096] [--cfg-options KEY=VALUE ...]
 
 INPUT is an image, a folder of images and videos (not searched
@@ -73,6 +74,11 @@ def parse_args(argv=None):
         action=argparse.BooleanOptionalAction,
         default=None,
         help='flip test on / off (default: as in the config)')
+    parser.add_argument(
+        '--fuse-conv-bn',
+        action='store_true',
+        help='fold BatchNorm into the convolutions (faster, same results '
+        'to float rounding)')
     parser.add_argument(
         '--save-frames',
         action='store_true',
@@ -209,6 +215,9 @@ def load_model(args):
     except CheckpointConversionError as err:
         raise DemoError(str(err)) from err
     model.eval()
+    if args.fuse_conv_bn:
+        from higherhrnet_plugin.apis import fuse_conv_bn
+        fuse_conv_bn(model)
     if args.flip is not None:
         model.test_cfg['flip_test'] = args.flip
     if args.heatmap:

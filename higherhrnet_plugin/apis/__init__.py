@@ -1,3 +1,4 @@
+from ..models.fuse_conv_bn import fuse_conv_bn
 from .inference import inference_bottomup_batch, network_inputs
 
-__all__ = ['inference_bottomup_batch', 'network_inputs']
+__all__ = ['fuse_conv_bn', 'inference_bottomup_batch', 'network_inputs']
