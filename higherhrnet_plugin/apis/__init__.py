@@ -1,0 +1,2 @@
+"""High-level entry points built on MMPose's APIs. Not imported by
+``import higherhrnet_plugin``."""
