@@ -13,12 +13,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = (REPO / 'configs' / 'higherhrnet' / 'synthetic' /
-          'higherhrnet_hrnet-tiny_1xb8-12e_synthetic-256x256.py')
+          'higherhrnet_hrnet-w16-tiny_1xb4-14e_synthetic-256x256.py')
 
 
 def parse_args():
     from mmengine.config import DictAction
-    from higherhrnet_plugin.apis.quickstart import SOURCES
+    from higherhrnet_plugin.apis.quickstart import (SOURCES, TRAIN_IMAGES,
+                                                    VAL_IMAGES)
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=str(CONFIG))
     parser.add_argument('--work-dir', default='work_dirs/quickstart')
@@ -28,8 +29,8 @@ def parse_args():
     parser.add_argument(
         '--data-dir', default=None,
         help='where synthetic data is generated (default data/synthetic_coco)')
-    parser.add_argument('--train-images', type=int, default=256)
-    parser.add_argument('--val-images', type=int, default=48)
+    parser.add_argument('--train-images', type=int, default=TRAIN_IMAGES)
+    parser.add_argument('--val-images', type=int, default=VAL_IMAGES)
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the synthetic data')
     parser.add_argument(

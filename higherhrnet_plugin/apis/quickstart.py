@@ -27,6 +27,9 @@ from mmengine.hooks import Hook
 #: Annotation file and image folder of one split.
 Split = Tuple[Path, Path]
 SOURCES = ('auto', 'coco', 'shared', 'synthetic')
+#: Images of the synthetic splits (the config's epochs are counted on them).
+TRAIN_IMAGES = 200
+VAL_IMAGES = 48
 
 
 @dataclass
@@ -61,8 +64,8 @@ def _coco_subset(ann_file: Path, first: int, count: int,
 def prepare_data(repo: Path,
                  work_dir: Path,
                  source: str = 'auto',
-                 num_train: int = 256,
-                 num_val: int = 48,
+                 num_train: int = TRAIN_IMAGES,
+                 num_val: int = VAL_IMAGES,
                  seed: int = 0,
                  shared_root: Optional[Path] = None,
                  synthetic_dir: Optional[Path] = None) -> QuickstartData:
@@ -137,7 +140,8 @@ def build_config(config: Path,
         max_iters: shorten (or lengthen) the run to about this many
             iterations (whole epochs; the LR schedule and the validations
             follow). None: the config's epochs on the synthetic data, the same
-            number of iterations on real data.
+            number of iterations (the config's epochs of
+            :data:`TRAIN_IMAGES` images) on real data.
         cfg_options: further overrides, as ``--cfg-options`` gives them.
     """
     from mmengine.config import Config
@@ -163,8 +167,7 @@ def build_config(config: Path,
         data.num_images('train') / cfg.train_dataloader.batch_size)
     if max_iters is None and not data.synthetic:
         max_iters = cfg.train_cfg.max_epochs * math.ceil(
-            cfg.get('quickstart_train_images', 256) /
-            cfg.train_dataloader.batch_size)
+            TRAIN_IMAGES / cfg.train_dataloader.batch_size)
     if max_iters is not None:
         _set_epochs(cfg, max(1, round(max_iters / iters_per_epoch)))
     cfg.work_dir = str(work_dir)
@@ -244,41 +247,59 @@ class ProgressHook(Hook):
         self.train_seconds = time.time() - self._start - self.val_seconds
 
 
-def choose_picture_image(data: QuickstartData) -> Path:
-    """A validation image for the picture: the first with the most people
-    (of the first ten)."""
+def choose_picture_images(data: QuickstartData, count: int = 3) -> List[Path]:
+    """Validation images for the picture: of the first 12, the ``count``
+    with the most annotated people (in file order)."""
     coco = json.loads(Path(data.val[0]).read_text())
-    images = coco['images'][:10]
+    images = coco['images'][:12]
     people = {img['id']: 0 for img in images}
     for ann in coco['annotations']:
         if ann['image_id'] in people and ann.get('num_keypoints', 0) > 0 \
                 and not ann.get('iscrowd', 0):
             people[ann['image_id']] += 1
-    best = max(images, key=lambda img: people[img['id']])
-    return Path(data.val[1]) / best['file_name']
+    chosen = sorted(images, key=lambda img: -people[img['id']])[:count]
+    return [
+        Path(data.val[1]) / img['file_name']
+        for img in images if img in chosen
+    ]
 
 
-def draw_prediction(cfg, checkpoint: str, image: Path,
-                    out_file: Path) -> int:
-    """Run MMPose's bottom-up inference on ``image``, draw the people with
-    MMPose's visualiser (its default keypoint threshold) and save the
-    picture. Returns the number of people drawn."""
-    from mmcv import imread
+def draw_predictions(cfg, checkpoint: str, images: List[Path],
+                     out_file: Path, scale: float = 2.0) -> List[int]:
+    """Run MMPose's bottom-up inference on each image, draw the people with
+    MMPose's visualiser (its default keypoint threshold), side by side and
+    enlarged ``scale`` times so that small images stay readable, and save
+    the picture.
+
+    Returns:
+        list: the number of people drawn on each image.
+    """
+    import mmcv
+    import numpy as np
     from mmpose.apis import inference_bottomup, init_model
     from mmpose.registry import VISUALIZERS
     model = init_model(cfg, checkpoint, device='cpu')
-    result = inference_bottomup(model, str(image))[0]
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.set_dataset_meta(model.dataset_meta)
-    visualizer.add_datasample(
-        'prediction',
-        imread(str(image), channel_order='rgb'),
-        result,
-        draw_gt=False,
-        draw_bbox=False,
-        show=False,
-        out_file=str(out_file))
-    return len(result.pred_instances)
+    drawn, people = [], []
+    for image in images:
+        result = inference_bottomup(model, str(image))[0]
+        result.pred_instances.keypoints = \
+            result.pred_instances.keypoints * scale
+        img = mmcv.imrescale(mmcv.imread(str(image), channel_order='rgb'),
+                             scale)
+        drawn.append(
+            visualizer.add_datasample(
+                'prediction', img, result, draw_gt=False, draw_bbox=False,
+                show=False))
+        people.append(len(result.pred_instances))
+    height = max(d.shape[0] for d in drawn)
+    gap = np.full((height, 8, 3), 255, np.uint8)
+    row = [mmcv.impad(d, shape=(height, d.shape[1]), pad_val=255)
+           for d in drawn]
+    canvas = np.concatenate([x for d in row for x in (d, gap)][:-1], axis=1)
+    mmcv.imwrite(mmcv.rgb2bgr(canvas), str(out_file))
+    return people
 
 
 @dataclass
@@ -297,8 +318,8 @@ class QuickstartResult:
     metrics: Dict[str, float]
     checkpoint: Path
     prediction: Path
-    people_drawn: int
-    picture_image: Path
+    people_drawn: List[int]
+    picture_images: List[Path]
     learning_curve: Path
     log_file: Path
 
@@ -338,10 +359,10 @@ def run_quickstart(config: Path,
         runner.train()
         epochs = cfg.train_cfg.max_epochs
         checkpoint = work_dir / f'epoch_{epochs}.pth'
-        picture_image = choose_picture_image(data)
+        picture_images = choose_picture_images(data)
         prediction = work_dir / 'prediction.png'
-        people = draw_prediction(cfg, str(checkpoint), picture_image,
-                                 prediction)
+        people = draw_predictions(cfg, str(checkpoint), picture_images,
+                                  prediction)
         scalars = Path(runner.log_dir) / 'vis_data' / 'scalars.json'
         curve = plot_learning_curve(
             scalars, work_dir / 'learning_curve.png',
@@ -362,7 +383,7 @@ def run_quickstart(config: Path,
         checkpoint=checkpoint,
         prediction=prediction,
         people_drawn=people,
-        picture_image=picture_image,
+        picture_images=picture_images,
         learning_curve=curve,
         log_file=log_file)
 
@@ -385,8 +406,8 @@ def format_summary(result: QuickstartResult) -> str:
         f'{result.data.num_images("val")} {where} (CocoMetric; '
         f'validations took {result.val_seconds:.0f} s)',
         f'  checkpoint : {result.checkpoint}',
-        f'  prediction : {result.prediction} ({result.people_drawn} people '
-        f'on {result.picture_image})',
+        f'  prediction : {result.prediction} (people drawn: '
+        f'{", ".join(f"{n} on {p.name}" for n, p in zip(result.people_drawn, result.picture_images))})',
         f'  curve      : {result.learning_curve}',
         f'  log        : {result.log_file}',
         f'  time       : {result.total_seconds:.0f} s wall, '

@@ -31,12 +31,18 @@ import numpy as np
 
 Size = Tuple[int, int]  # (w, h)
 
+#: Bumped whenever the drawing changes, so a set drawn by an older version is
+#: not reused.
+GENERATOR_VERSION = 1
+
 #: The generator's settings, stored in each annotation file's ``info`` so an
 #: existing set can be reused when they match.
 DEFAULT_SETTINGS = dict(
     image_size=(256, 256),
     people_per_image=(2, 4),
-    person_height=(0.45, 0.9),  # fraction of the image height
+    person_height=(0.4, 0.8),  # fraction of the image height
+    max_overlap=0.3,  # IoU of two people's keypoint boxes, where possible
+    min_area=32**2,  # people showing less are left unannotated (as in COCO)
     crowd_prob=0.3,
     occluder_prob=0.3)
 
@@ -178,8 +184,9 @@ def _px(points: np.ndarray):
 
 
 def _bgr(colour) -> tuple:
-    return tuple(float(np.clip(c, 0, 255)) for c in np.broadcast_to(
-        np.asarray(colour, np.float64), (3, )))
+    if np.isscalar(colour):
+        return (float(colour), ) * 3
+    return tuple(min(255.0, max(0.0, float(c))) for c in colour)
 
 
 def _disc(img, mask, centre, radius, colour) -> None:
@@ -198,32 +205,31 @@ def textured_background(rng: np.random.Generator, size: Size) -> np.ndarray:
     """(h, w, 3) uint8 BGR: a gradient, coloured blurred noise, sometimes
     stripes, and a few faint shapes, all less saturated than the people."""
     w, h = size
-    top, bottom = rng.uniform(60, 200, (2, 3))
-    ramp = np.linspace(0, 1, h)[:, None, None]
-    img = np.broadcast_to(top * (1 - ramp) + bottom * ramp, (h, w, 3)).copy()
-    noise = rng.normal(0, 1, (h, w, 3)).astype(np.float32)
-    blur = rng.uniform(1.5, 10)
-    noise = cv2.GaussianBlur(noise, (0, 0), blur)
-    img += noise / (noise.std() + 1e-6) * rng.uniform(10, 30)
+    top, bottom = rng.uniform(60, 200, (2, 3)).astype(np.float32)
+    ramp = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    img = np.broadcast_to(top * (1 - ramp) + bottom * ramp, (h, w, 3))
+    noise = rng.standard_normal((h, w, 3), dtype=np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), rng.uniform(1.5, 10))
+    img = img + noise * (rng.uniform(10, 30) / (noise.std() + 1e-6))
     if rng.random() < 0.5:
         angle = rng.uniform(0, np.pi)
         period = rng.uniform(6, 40)
-        yy, xx = np.mgrid[:h, :w]
-        phase = (xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period
+        yy, xx = np.mgrid[:h, :w].astype(np.float32)
+        phase = (xx * np.cos(angle) + yy * np.sin(angle)) * (2 * np.pi /
+                                                            period)
         img += (np.sin(phase) * rng.uniform(8, 25))[..., None]
+    shapes = img.copy()
     for _ in range(rng.integers(2, 8)):
         colour = _bgr(rng.uniform(50, 210, 3))
-        shape = img.copy()
         x, y = rng.uniform(0, w), rng.uniform(0, h)
         a, b = rng.uniform(8, w / 3, 2)
         if rng.random() < 0.5:
-            cv2.rectangle(shape, (int(x - a), int(y - b)),
+            cv2.rectangle(shapes, (int(x - a), int(y - b)),
                           (int(x + a), int(y + b)), colour, -1)
         else:
-            cv2.ellipse(shape, (int(x), int(y)), (int(a), int(b)),
+            cv2.ellipse(shapes, (int(x), int(y)), (int(a), int(b)),
                         rng.uniform(0, 180), 0, 360, colour, -1)
-        alpha = rng.uniform(0.2, 0.5)
-        img = img * (1 - alpha) + shape * alpha
+    img = cv2.addWeighted(img, 0.65, shapes, 0.35, 0)
     grey = img.mean(2, keepdims=True)
     img = grey + (img - grey) * 0.6
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -244,6 +250,34 @@ def _place_person(rng: np.random.Generator, size: Size,
         slack = 0.1 * height
         centre = rng.uniform(-lo - slack, np.array([w, h]) - hi + slack)
     return _Person(rng, keypoints + centre, height)
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of the keypoint boxes of two (17, 2) arrays."""
+    lo = np.maximum(a.min(0), b.min(0))
+    hi = np.minimum(a.max(0), b.max(0))
+    inter = np.prod(np.clip(hi - lo, 0, None))
+    area = np.prod(np.ptp(a, 0)) + np.prod(np.ptp(b, 0))
+    return float(inter / max(area - inter, 1e-6))
+
+
+def _place_apart(rng: np.random.Generator, size: Size,
+                 height_range: Tuple[float, float], others: List[_Person],
+                 max_overlap: float, tries: int = 10) -> _Person:
+    """A person overlapping each of ``others`` by at most ``max_overlap``
+    (IoU of keypoint boxes); the least overlapping of ``tries`` draws if
+    none fits. People still touch and cross limbs, so grouping matters,
+    without most images being a tangle."""
+    best, best_overlap = None, np.inf
+    for _ in range(tries):
+        person = _place_person(rng, size, height_range)
+        overlap = max((_box_iou(person.keypoints, o.keypoints)
+                       for o in others), default=0.0)
+        if overlap <= max_overlap:
+            return person
+        if overlap < best_overlap:
+            best, best_overlap = person, overlap
+    return best
 
 
 def _draw_crowd(rng: np.random.Generator, img: np.ndarray,
@@ -333,10 +367,11 @@ def _render_image(rng: np.random.Generator, image_id: int,
                 crowd > 0), iscrowd=1, num_keypoints=0,
                  keypoints=[0] * (3 * NUM_KEYPOINTS)))
     lo, hi = settings['people_per_image']
-    people = [
-        _place_person(rng, size, settings['person_height'])
-        for _ in range(rng.integers(lo, hi + 1))
-    ]
+    people = []
+    for _ in range(rng.integers(lo, hi + 1)):
+        people.append(
+            _place_apart(rng, size, settings['person_height'], people,
+                         settings['max_overlap']))
     masks = []
     for person in people:
         mask = np.zeros((h, w), np.uint8)
@@ -357,7 +392,7 @@ def _render_image(rng: np.random.Generator, image_id: int,
             list(zip(people, masks, hidden_by_object))):
         visible_mask = mask & ~front
         annotation = _person_annotation(person, visible_mask, front, hidden,
-                                        size)
+                                        size, settings['min_area'])
         if annotation is not None:
             annotations.append(annotation)
         front |= mask
@@ -367,12 +402,20 @@ def _render_image(rng: np.random.Generator, image_id: int,
 
 
 def _person_annotation(person: _Person, visible_mask: np.ndarray,
-                       covered: np.ndarray, hidden: np.ndarray,
-                       size: Size) -> Optional[dict]:
-    """COCO annotation of one person, or None if nothing of it shows."""
+                       covered: np.ndarray, hidden: np.ndarray, size: Size,
+                       min_area: float) -> Optional[dict]:
+    """COCO annotation of one person, or None if nothing of it shows.
+
+    A person showing less than ``min_area`` pixels gets no keypoints: like
+    COCO's small unannotated people it is then a masked-out region in
+    training and ignored by the evaluation.
+    """
     outline = _mask_annotation(visible_mask)
     if outline is None:
         return None
+    if outline['area'] < min_area:
+        return dict(outline, iscrowd=0, num_keypoints=0,
+                    keypoints=[0] * (3 * NUM_KEYPOINTS))
     w, h = size
     xy = person.keypoints
     ix = np.clip(np.floor(xy).astype(int), 0, [w - 1, h - 1])
@@ -423,6 +466,7 @@ def make_synthetic_coco(out_dir: Union[str, Path],
     ann_file = out_dir / 'annotations' / f'person_keypoints_{split}.json'
     info = dict(
         description='higherhrnet_plugin synthetic people',
+        version=GENERATOR_VERSION,
         split=split,
         seed=seed,
         num_images=num_images,
