@@ -146,7 +146,7 @@ def test_bad_scalars_line_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_short_quickstart_run(tmp_path):
-    """tools/quickstart.py on 8 synthetic training images for 2 iterations:
+    """tools/quickstart.py on 8 synthetic training images for 4 iterations:
     trains, validates on the held-out split, draws, summarises."""
     work_dir = tmp_path / 'work'
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -154,16 +154,16 @@ def test_short_quickstart_run(tmp_path):
     proc = subprocess.run(
         [sys.executable, 'tools/quickstart.py', '--data', 'synthetic',
          '--data-dir', str(tmp_path / 'data'), '--work-dir', str(work_dir),
-         '--train-images', '8', '--val-images', '3', '--max-iters', '2'],
+         '--train-images', '8', '--val-images', '3', '--max-iters', '4'],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    for line in ('data       : synthetic people', 'training   : 2 epochs, 2 '
-                 'iterations of batch', 'evaluation : COCO AP',
+    for line in ('data       : synthetic people', 'training   : 2 epoch(s), 4 '
+                 'iterations of batch 4', 'evaluation : COCO AP',
                  '3 held-out validation images', 'prediction : ',
-                 'curve      : '):
+                 'curve      : ', 'time       : '):
         assert line in out, f'{line!r} missing from\n{out[-3000:]}'
-    assert re.search(r'iter 2/2 +loss \d', out), out[-3000:]
+    assert re.search(r'iter 4/4 +loss \d', out), out[-3000:]
     assert 'validation after epoch 2: COCO AP' in out
     for name in ('prediction.png', 'learning_curve.png'):
         img = cv2.imread(str(work_dir / name))

@@ -45,12 +45,14 @@ def parse_args():
 
 def main():
     started = time.time()
+    sys.path.insert(0, str(REPO))  # this checkout's plugin, installed or not
     import higherhrnet_plugin  # noqa: F401  (registers the modules)
     from higherhrnet_plugin.apis.quickstart import (format_summary,
                                                     prepare_data,
                                                     run_quickstart)
     args = parse_args()
     work_dir = Path(args.work_dir).resolve()
+    print('[quickstart] preparing the data', flush=True)
     data = prepare_data(REPO, work_dir, args.data, args.train_images,
                         args.val_images, args.seed,
                         synthetic_dir=args.data_dir and Path(args.data_dir))

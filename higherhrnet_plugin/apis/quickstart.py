@@ -311,10 +311,12 @@ class QuickstartResult:
     epochs: int
     iterations: int
     batch_size: int
+    data_seconds: float  # from the start to the data being ready
     train_seconds: float
     val_seconds: float
+    picture_seconds: float
     total_seconds: float
-    cpu_seconds: float
+    cpu_seconds: float  # the process's CPU time, all threads
     metrics: Dict[str, float]
     checkpoint: Path
     prediction: Path
@@ -336,13 +338,13 @@ def run_quickstart(config: Path,
     draw the prediction and the learning curve.
 
     Args:
-        started: ``time.time()`` when the quick start began (the data
-            preparation counts); default now.
+        started: ``time.time()`` when the quick start began, before the
+            imports and the data preparation; default now.
     """
     from mmengine.runner import Runner
     from higherhrnet_plugin.visualization import plot_learning_curve
-    started = time.time() if started is None else started
-    cpu_start = time.process_time()
+    data_ready = time.time()
+    started = data_ready if started is None else started
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg = build_config(config, data, work_dir, max_iters, cfg_options)
     progress = ProgressHook(console)
@@ -357,6 +359,7 @@ def run_quickstart(config: Path,
         runner = Runner.from_cfg(cfg)
         runner.register_hook(progress)
         runner.train()
+        pictures_start = time.time()
         epochs = cfg.train_cfg.max_epochs
         checkpoint = work_dir / f'epoch_{epochs}.pth'
         picture_images = choose_picture_images(data)
@@ -367,6 +370,7 @@ def run_quickstart(config: Path,
         curve = plot_learning_curve(
             scalars, work_dir / 'learning_curve.png',
             title=f'quick start: {Path(config).stem}')
+    picture_seconds = time.time() - pictures_start
     metrics = progress.history[-1][1] if progress.history else {}
     return QuickstartResult(
         data=data,
@@ -375,10 +379,12 @@ def run_quickstart(config: Path,
         epochs=epochs,
         iterations=runner.iter,
         batch_size=cfg.train_dataloader.batch_size,
+        data_seconds=data_ready - started,
         train_seconds=progress.train_seconds,
         val_seconds=progress.val_seconds,
+        picture_seconds=picture_seconds,
         total_seconds=time.time() - started,
-        cpu_seconds=time.process_time() - cpu_start,
+        cpu_seconds=time.process_time(),
         metrics=metrics,
         checkpoint=checkpoint,
         prediction=prediction,
@@ -391,26 +397,32 @@ def run_quickstart(config: Path,
 def format_summary(result: QuickstartResult) -> str:
     """The lines the quick start ends with."""
     m = result.metrics
+    drawn = ', '.join(f'{n} on {p.name}' for n, p in zip(
+        result.people_drawn, result.picture_images))
     where = ('held-out validation images' if result.data.held_out else
              'the training images')
     return '\n'.join([
         f'[quickstart] done in {result.total_seconds:.0f} s',
         f'  data       : {result.data.description}',
         f'  config     : {result.config}',
-        f'  training   : {result.epochs} epochs, {result.iterations} '
-        f'iterations of batch {result.batch_size}, '
-        f'{result.train_seconds:.0f} s',
+        f'  training   : {result.epochs} epoch(s), {result.iterations} '
+        f'iterations of batch {result.batch_size}',
         f'  evaluation : COCO AP {m.get("coco/AP", math.nan):.3f}  '
         f'AP .5 {m.get("coco/AP .5", math.nan):.3f}  '
         f'AR {m.get("coco/AR", math.nan):.3f}  on '
-        f'{result.data.num_images("val")} {where} (CocoMetric; '
-        f'validations took {result.val_seconds:.0f} s)',
+        f'{result.data.num_images("val")} {where} (CocoMetric)',
         f'  checkpoint : {result.checkpoint}',
-        f'  prediction : {result.prediction} (people drawn: '
-        f'{", ".join(f"{n} on {p.name}" for n, p in zip(result.people_drawn, result.picture_images))})',
+        f'  prediction : {result.prediction} (people drawn: {drawn})',
         f'  curve      : {result.learning_curve}',
         f'  log        : {result.log_file}',
-        f'  time       : {result.total_seconds:.0f} s wall, '
-        f'{result.cpu_seconds:.0f} s CPU in this process after the data '
-        'was ready',
+        f'  time       : {result.total_seconds:.0f} s = start-up and data '
+        f'{result.data_seconds:.0f} s + training {result.train_seconds:.0f} s'
+        f' + validation {result.val_seconds:.0f} s + pictures '
+        f'{result.picture_seconds:.0f} s (+ building the runner); CPU '
+        f'{result.cpu_seconds:.0f} s over {torch_threads()} thread(s)',
     ])
+
+
+def torch_threads() -> int:
+    import torch
+    return torch.get_num_threads()

@@ -33,7 +33,7 @@ Size = Tuple[int, int]  # (w, h)
 
 #: Bumped whenever the drawing changes, so a set drawn by an older version is
 #: not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: The generator's settings, stored in each annotation file's ``info`` so an
 #: existing set can be reused when they match.
@@ -136,12 +136,14 @@ class _Person:
         self.trousers = _saturated_colour(rng) // 2 + 40
         self.skin = np.array([rng.uniform(60, 170), rng.uniform(110, 190),
                               rng.uniform(170, 240)])  # BGR
+        self.shoes = rng.uniform(20, 90, 3)
 
     def draw(self, img: np.ndarray, mask: np.ndarray) -> None:
         """Draw the figure on ``img`` (BGR) and its silhouette (255) on
         ``mask``, both (h, w)."""
         k, h = self.keypoints, self.height
         limb_width = max(2, int(round(0.045 * h)))
+        self._extremities(img, mask, limb_width)
         for name, colour in (('thigh', self.trousers),
                              ('shin', self.trousers * 0.8)):
             self._limbs(img, mask, _LIMBS[name], colour, limb_width + 1)
@@ -157,6 +159,22 @@ class _Person:
             mark = (235, 235, 235) if j in _LEFT else (25, 25, 25)
             _disc(img, mask, k[j], 0.55 * limb_width, mark)
         self._head(img, mask)
+
+    def _extremities(self, img, mask, limb_width) -> None:
+        """Hands beyond the wrists and shoes beyond the ankles (under the
+        limbs), so that a wrist or an ankle is a junction, not just the end
+        of a limb."""
+        k, h = self.keypoints, self.height
+        for elbow, wrist in ((7, 9), (8, 10)):
+            direction = k[wrist] - k[elbow]
+            direction /= np.linalg.norm(direction) + 1e-6
+            _disc(img, mask, k[wrist] + 0.035 * h * direction, 0.028 * h,
+                  self.skin * 0.8)
+        for sign, (knee, ankle) in ((1, (13, 15)), (-1, (14, 16))):
+            toe = k[ankle] + h * np.array([sign * 0.06, 0.015])
+            for canvas, c in ((img, self.shoes), (mask, 255)):
+                cv2.line(canvas, _px(k[ankle]), _px(toe), _bgr(c),
+                         limb_width + 2, cv2.LINE_AA, 4)
 
     def _limbs(self, img, mask, pairs, colour, width) -> None:
         for side, (a, b) in enumerate(pairs):

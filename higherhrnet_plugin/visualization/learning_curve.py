@@ -74,8 +74,9 @@ def plot_learning_curve(scalars_file: Union[str, Path],
         for key, label in zip(keys, labels):
             points = [(e['iter'], e[key]) for e in entries if key in e]
             if points:
-                ax.plot(*zip(*points), marker='o' if entries is scalars[
-                    'val'] else None, markersize=4, label=label)
+                # markers where the points are few (validations, short runs)
+                ax.plot(*zip(*points), marker='o' if len(points) < 20 else
+                        None, markersize=4, label=label)
         ax.set_title(name)
         ax.set_xlabel('iteration')
         ax.grid(alpha=0.3)
@@ -83,6 +84,7 @@ def plot_learning_curve(scalars_file: Union[str, Path],
     axes[0].set_yscale('log')
     axes[1].set_yscale('log')
     axes[2].set_ylim(0, 1)
+    axes[2].set_xlim(axes[0].get_xlim())
     if title:
         fig.suptitle(title)
     out_file = Path(out_file)
