@@ -182,3 +182,66 @@ def test_short_quickstart_run(tmp_path):
     # the work dir
     assert 'Epoch(train)' not in out
     assert 'Epoch(train)' in (work_dir / 'quickstart.log').read_text()
+
+
+def _fake_coco(root: Path, num_images: int) -> Path:
+    """A COCO-style val2017 folder (synthetic images under real names)."""
+    ann = make_synthetic_coco(root / 'gen', num_images, seed=1, split='val')
+    (root / 'annotations').mkdir(parents=True)
+    target = root / 'annotations' / 'person_keypoints_val2017.json'
+    target.write_text(ann.read_text())
+    (root / 'gen' / 'val').rename(root / 'val2017')
+    return target
+
+
+def test_data_sources_in_order(tmp_path):
+    from higherhrnet_plugin.apis.quickstart import prepare_data
+    repo, work = tmp_path / 'repo', tmp_path / 'work'
+    shared = tmp_path / 'shared'
+    kwargs = dict(num_train=4, num_val=2, shared_root=shared,
+                  synthetic_dir=tmp_path / 'synthetic')
+    # nothing real: synthetic train / val splits
+    data = prepare_data(repo, work, **kwargs)
+    assert data.synthetic and data.held_out
+    assert (data.num_images('train'), data.num_images('val')) == (4, 2)
+    # ../shared/data/coco: its images, not held out
+    (shared / 'data' / 'coco').mkdir(parents=True)
+    (shared / 'data' / 'coco' / 'test_coco.json').write_text(
+        data.train[0].read_text())
+    data = prepare_data(repo, work, **kwargs)
+    assert not data.synthetic and not data.held_out
+    assert data.train == data.val
+    # data/coco wins: disjoint subsets of val2017
+    _fake_coco(repo / 'data' / 'coco', 6)
+    data = prepare_data(repo, work, **kwargs)
+    assert not data.synthetic and data.held_out
+    train_ids = {i['id'] for i in _load(data.train[0])['images']}
+    val_ids = {i['id'] for i in _load(data.val[0])['images']}
+    assert len(train_ids) == 4 and len(val_ids) == 2
+    assert not train_ids & val_ids
+    # asked for explicitly
+    assert prepare_data(repo, work, 'synthetic', **kwargs).synthetic
+    with pytest.raises(FileNotFoundError, match='person_keypoints_val2017'):
+        prepare_data(tmp_path / 'elsewhere', work, 'coco', **kwargs)
+
+
+def test_config_follows_the_data_and_the_length(tmp_path):
+    from higherhrnet_plugin.apis.quickstart import (QuickstartData,
+                                                    build_config)
+    config = (REPO / 'configs' / 'higherhrnet' / 'synthetic' /
+              'higherhrnet_hrnet-w16-tiny_1xb4-20e_synthetic-256x256.py')
+    splits = make_synthetic_coco_splits(tmp_path, 8, 2)
+    synthetic = QuickstartData('s', splits['train'], splits['val'], True,
+                               True)
+    cfg = build_config(config, synthetic, tmp_path / 'w', max_iters=10)
+    assert cfg.train_cfg.max_epochs == 5  # 2 iterations an epoch
+    assert cfg.param_scheduler[-1].end == cfg.param_scheduler[-1].T_max == 5
+    assert cfg.val_evaluator.ann_file == str(splits['val'][0])
+    types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+    assert 'RandomFlip' not in types
+    real = QuickstartData('r', splits['train'], splits['val'], False, True)
+    cfg = build_config(config, real, tmp_path / 'w')
+    types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+    assert types.index('RandomFlip') == types.index('BottomupRandomAffine') + 1
+    # the config's number of iterations, counted on 200 training images
+    assert cfg.train_cfg.max_epochs * 2 == pytest.approx(20 * 50, rel=0.01)
