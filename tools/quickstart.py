@@ -1,138 +1,67 @@
-"""Quick start: train a tiny HigherHRNet briefly, evaluate it with the COCO
-metric and draw its predictions on an image.
+"""Quick start: train a small HigherHRNet for a few minutes on a CPU,
+evaluate it with CocoMetric on held-out images, and draw a prediction and the
+learning curve (see higherhrnet_plugin/apis/quickstart.py for the data it
+picks).
 
-Data, first match wins:
-  1. ``data/coco`` (``annotations/person_keypoints_val2017.json`` and
-     ``val2017/``): the first ``--max-images`` images of real COCO val;
-  2. ``../shared/data/coco/test_coco.json``: four real COCO images;
-  3. otherwise a synthetic COCO-format set of stick figures, generated into
-     the work dir.
-
-Usage: python tools/quickstart.py [--work-dir DIR] [--epochs N]
+Usage: python tools/quickstart.py [--work-dir DIR] [--data SOURCE]
+       [--max-iters N] [--train-images N] [--val-images N] [--verbose]
 """
 import argparse
-import json
-import os.path as osp
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_CONFIG = (REPO / 'configs' / 'higherhrnet' / 'coco' /
-               'higherhrnet_hrnet-tiny_1xb2-30e_coco-256x256.py')
+CONFIG = (REPO / 'configs' / 'higherhrnet' / 'synthetic' /
+          'higherhrnet_hrnet-w16-tiny_1xb4-16e_synthetic-256x256.py')
 
 
 def parse_args():
+    from mmengine.config import DictAction
+    from higherhrnet_plugin.apis.quickstart import (SOURCES, TRAIN_IMAGES,
+                                                    VAL_IMAGES)
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--config', default=str(CONFIG))
     parser.add_argument('--work-dir', default='work_dirs/quickstart')
     parser.add_argument(
-        '--epochs', type=int, default=None,
-        help='training epochs (default: 60 on 4 images, else 20)')
+        '--data', choices=SOURCES, default='auto',
+        help='auto: data/coco, else ../shared/data/coco, else synthetic')
     parser.add_argument(
-        '--max-images', type=int, default=64,
-        help='images taken from real COCO val when data/coco exists')
+        '--data-dir', default=None,
+        help='where synthetic data is generated (default data/synthetic_coco)')
+    parser.add_argument('--train-images', type=int, default=TRAIN_IMAGES)
+    parser.add_argument('--val-images', type=int, default=VAL_IMAGES)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the synthetic data')
+    parser.add_argument(
+        '--max-iters', type=int, default=None,
+        help='train for about this many iterations (whole epochs)')
+    parser.add_argument('--verbose', action='store_true',
+                        help="show MMEngine's log on the console")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='config overrides, as in MMPose tools/train.py')
     return parser.parse_args()
 
 
-def subset_coco(ann_file: Path, max_images: int, out_file: Path) -> Path:
-    """Write the first ``max_images`` images (and their annotations)."""
-    data = json.loads(ann_file.read_text())
-    images = data['images'][:max_images]
-    keep = {img['id'] for img in images}
-    data['images'] = images
-    data['annotations'] = [
-        a for a in data['annotations'] if a['image_id'] in keep
-    ]
-    out_file.write_text(json.dumps(data))
-    return out_file
-
-
-def choose_dataset(work_dir: Path, max_images: int):
-    """Return (description, ann_file, image folder)."""
-    coco = REPO / 'data' / 'coco'
-    coco_ann = coco / 'annotations' / 'person_keypoints_val2017.json'
-    if coco_ann.exists() and (coco / 'val2017').is_dir():
-        ann = subset_coco(coco_ann, max_images,
-                          work_dir / 'coco_val_subset.json')
-        return f'real COCO val2017 (first {max_images} images)', ann, \
-            coco / 'val2017'
-    shared = REPO.parent / 'shared' / 'data' / 'coco' / 'test_coco.json'
-    if shared.exists():
-        return '4 real COCO val2017 images from ../shared/data/coco', \
-            shared, shared.parent
-    from higherhrnet_plugin.datasets.synthetic_coco import make_synthetic_coco
-    ann = make_synthetic_coco(work_dir / 'synthetic', num_images=24)
-    return 'synthetic stick figures (24 images, generated)', ann, \
-        ann.parent / 'images'
-
-
-def build_config(ann_file: Path, img_dir: Path, work_dir: Path, epochs: int):
-    from mmengine.config import Config
-    cfg = Config.fromfile(str(TINY_CONFIG))
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.update(
-            data_root='', ann_file=str(ann_file),
-            data_prefix=dict(img=str(img_dir) + '/'))
-    cfg.val_evaluator.ann_file = str(ann_file)
-    cfg.test_evaluator.ann_file = str(ann_file)
-    cfg.train_cfg.max_epochs = epochs
-    cfg.train_cfg.val_interval = epochs
-    cfg.default_hooks.checkpoint.interval = epochs
-    cfg.default_hooks.logger.interval = 5
-    cfg.work_dir = str(work_dir)
-    return cfg
-
-
-def draw_prediction(config, checkpoint: str, image: str, out_file: Path):
-    """Run MMPose's bottom-up inference on ``image`` and save the drawing."""
-    from mmcv import imread
-    from mmpose.apis import inference_bottomup, init_model
-    from mmpose.registry import VISUALIZERS
-    model = init_model(config, checkpoint, device='cpu')
-    result = inference_bottomup(model, image)[0]
-    visualizer = VISUALIZERS.build(model.cfg.visualizer)
-    visualizer.set_dataset_meta(model.dataset_meta)
-    visualizer.add_datasample(
-        'prediction', imread(image, channel_order='rgb'), result,
-        draw_gt=False, show=False, out_file=str(out_file), kpt_thr=0.1)
-    return len(result.pred_instances)
-
-
 def main():
-    args = parse_args()
-    import higherhrnet_plugin  # noqa: F401  (registers the modules)
-    from mmengine.runner import Runner
-    work_dir = Path(args.work_dir).resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-
-    source, ann_file, img_dir = choose_dataset(work_dir, args.max_images)
-    print(f'[quickstart] data: {source}\n[quickstart] annotations: {ann_file}',
-          flush=True)
-    num_images = len(json.loads(Path(ann_file).read_text())['images'])
-    epochs = args.epochs or (60 if num_images <= 8 else 20)
-    cfg = build_config(Path(ann_file), Path(img_dir), work_dir, epochs)
-
-    print(f'[quickstart] training the tiny HigherHRNet for {epochs} epochs',
-          flush=True)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    print('[quickstart] evaluating (COCO keypoint AP)', flush=True)
-    metrics = runner.test()
-    checkpoint = osp.join(cfg.work_dir, f'epoch_{epochs}.pth')
-
-    first_image = json.loads(Path(ann_file).read_text())['images'][0]
-    image = str(Path(img_dir) / first_image['file_name'])
-    out_file = work_dir / 'prediction.png'
-    people = draw_prediction(cfg, checkpoint, image, out_file)
-
-    print('\n[quickstart] done in {:.0f} s'.format(time.time() - started))
-    print(f'  data        : {source}')
-    print(f'  checkpoint  : {checkpoint}')
-    print('  COCO AP     : {:.3f}  (AR {:.3f})'.format(
-        metrics.get('coco/AP', float('nan')),
-        metrics.get('coco/AR', float('nan'))))
-    print(f'  prediction  : {out_file} ({people} people drawn on {image})')
+    sys.path.insert(0, str(REPO))  # this checkout's plugin, installed or not
+    import higherhrnet_plugin  # noqa: F401  (registers the modules)
+    from higherhrnet_plugin.apis.quickstart import (format_summary,
+                                                    prepare_data,
+                                                    run_quickstart)
+    args = parse_args()
+    work_dir = Path(args.work_dir).resolve()
+    print('[quickstart] preparing the data', flush=True)
+    data = prepare_data(REPO, work_dir, args.data, args.train_images,
+                        args.val_images, args.seed,
+                        synthetic_dir=args.data_dir and Path(args.data_dir))
+    print(f'[quickstart] data: {data.description} '
+          f'({time.time() - started:.0f} s)', flush=True)
+    result = run_quickstart(
+        Path(args.config), data, work_dir, args.max_iters, args.cfg_options,
+        args.verbose, started=started)
+    print(format_summary(result))
     return 0
 
 

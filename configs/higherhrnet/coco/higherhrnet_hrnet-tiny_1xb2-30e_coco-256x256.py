@@ -1,6 +1,7 @@
 # A tiny HigherHRNet (branch widths 8/16/32/64, one block per branch) at
-# 256x256 for CPU smoke runs: the quick start, the tests and the overfit
-# benchmark. Same layout as the official tiny parity fixture. It defaults to
+# 256x256 for CPU smoke runs: the tests and the overfit benchmark (the quick
+# start derives a wider one from it, configs/higherhrnet/synthetic/). Same
+# layout as the official tiny parity fixture. It defaults to
 # the four real COCO val images in ../shared/data/coco; point data_root /
 # ann_file elsewhere with --cfg-options.
 _base_ = ['./higherhrnet_hrnet-w32_8xb24-300e_coco-512x512.py']
