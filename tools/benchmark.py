@@ -70,7 +70,9 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.runner import Runner
 from mmengine.utils import get_installed_path
-from mmpose.apis import inference_bottomup, init_model
+from mmpose.apis import inference_bottomup
+
+from higherhrnet_plugin.apis import init_model
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = REPO.parent / 'shared' / 'data' / 'coco'
@@ -226,10 +228,10 @@ def load_config(spec: ModelSpec) -> Config:
 
 
 def build_model(spec: ModelSpec):
-    """``init_model`` on CPU; random weights unless the spec has a checkpoint
-    (init_model does not run ``init_weights``: PyTorch's default init)."""
+    """The plugin's strict ``init_model`` on CPU; random weights unless the
+    spec has a checkpoint (PyTorch's default init, no ``init_weights``)."""
     torch.manual_seed(0)
-    return init_model(load_config(spec), spec.checkpoint, device='cpu')
+    return init_model(load_config(spec), spec.checkpoint)
 
 
 def native_input_size(model) -> tuple:

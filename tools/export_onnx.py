@@ -27,7 +27,8 @@ def parse_args(argv=None):
         'dynamic batch / height / width.')
     parser.add_argument('config', help='plugin config file')
     parser.add_argument('checkpoint', help='checkpoint file (MMPose 1.x '
-                        'layout, e.g. from tools/convert_checkpoint.py)')
+                        'layout, or an official / MMPose 0.x checkpoint, '
+                        'converted in memory); must match the config')
     parser.add_argument('out', help='output .onnx file')
     parser.add_argument(
         '--shape',
@@ -115,14 +116,14 @@ def run(args) -> None:
         warnings.simplefilter('ignore')
         import higherhrnet_plugin  # noqa: F401  (registers modules)
         from mmengine.config import Config
-        from mmpose.apis import init_model
 
+        from higherhrnet_plugin.apis import init_model
         from higherhrnet_plugin.deploy import export_onnx
         from higherhrnet_plugin.deploy.onnx_export import DEFAULT_OPSET
 
         cfg = Config.fromfile(args.config)
         print(f'config:  {args.config}')
-        model = init_model(cfg, args.checkpoint, device='cpu')
+        model = init_model(cfg, args.checkpoint)  # strict, weights only
         print(f'weights: {args.checkpoint}')
         h, w = args.shape or _default_shape(cfg)
         opset = args.opset or DEFAULT_OPSET
@@ -146,8 +147,10 @@ def run(args) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     prog = osp.basename(sys.argv[0]) if argv is None else 'export_onnx'
+    from higherhrnet_plugin.apis import CheckpointError
     from higherhrnet_plugin.utils import run_cli
-    return run_cli(prog, lambda: run(args), args.debug, (CliError, ))
+    return run_cli(prog, lambda: run(args), args.debug,
+                   (CliError, CheckpointError))
 
 
 if __name__ == '__main__':

@@ -86,9 +86,11 @@ def build_config(ann_file: Path, img_dir: Path, work_dir: Path, epochs: int):
 def draw_prediction(config, checkpoint: str, image: str, out_file: Path):
     """Run MMPose's bottom-up inference on ``image`` and save the drawing."""
     from mmcv import imread
-    from mmpose.apis import inference_bottomup, init_model
+    from mmpose.apis import inference_bottomup
     from mmpose.registry import VISUALIZERS
-    model = init_model(config, checkpoint, device='cpu')
+
+    from higherhrnet_plugin.apis import init_model
+    model = init_model(config, checkpoint)  # strict, weights only
     result = inference_bottomup(model, image)[0]
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.set_dataset_meta(model.dataset_meta)
