@@ -74,8 +74,10 @@ _probes: Dict[str, bool] = {}
 
 
 def _once(name: str, fix: Callable[[], bool]) -> None:
-    """Run ``fix`` (which returns whether it changed anything) once."""
+    """Run ``fix`` (which returns whether it changed anything) once, also
+    when its probe re-enters (``find_spec`` calls reach the startup hook)."""
     if name not in _state:
+        _state[name] = False
         _state[name] = bool(fix())
 
 
@@ -131,9 +133,15 @@ def fix_torchvision() -> None:
 
 
 def _mmcv_ext_missing() -> bool:
-    return (importlib.util.find_spec('mmcv') is not None
-            and 'mmcv._ext' not in sys.modules
-            and importlib.util.find_spec('mmcv._ext') is None)
+    """True if mmcv is installed without ``mmcv._ext``; looks in mmcv's
+    folder without importing mmcv (the startup hook asks before it is)."""
+    if 'mmcv._ext' in sys.modules:
+        return False
+    spec = importlib.util.find_spec('mmcv')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return importlib.machinery.PathFinder.find_spec(
+        'mmcv._ext', list(spec.submodule_search_locations)) is None
 
 
 def _install_mmcv_ext_placeholder() -> None:

@@ -1,0 +1,3 @@
+from .multi_resolution_visualizer import MultiResolutionPoseVisualizer
+
+__all__ = ['MultiResolutionPoseVisualizer']
