@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             onnx_file = osp.join(tmp.name, 'model.onnx')
             start = time.time()
             export_onnx(model, onnx_file, input_shape=(1, 3, h, w))
-            print(f'export (dynamo): {time.time() - start:.1f} s')
+            print(f'export: {time.time() - start:.1f} s')
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads

@@ -42,7 +42,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--legacy-exporter',
         action='store_true',
-        help='use the deprecated TorchScript exporter (dynamo=False) '
+        help='use the TorchScript exporter (dynamo=False; the only one on '
+        'torch < 2.5, deprecated on recent torch) '
         'instead of the torch.export-based one')
     parser.add_argument(
         '--check',
@@ -119,7 +120,8 @@ def run(args) -> None:
 
         from higherhrnet_plugin.apis import init_model
         from higherhrnet_plugin.deploy import export_onnx
-        from higherhrnet_plugin.deploy.onnx_export import DEFAULT_OPSET
+        from higherhrnet_plugin.deploy.onnx_export import (
+            DEFAULT_OPSET, dynamo_exporter_available)
 
         cfg = Config.fromfile(args.config)
         print(f'config:  {args.config}')
@@ -127,8 +129,8 @@ def run(args) -> None:
         print(f'weights: {args.checkpoint}')
         h, w = args.shape or _default_shape(cfg)
         opset = args.opset or DEFAULT_OPSET
-        exporter = 'torchscript (legacy)' if args.legacy_exporter else \
-            'dynamo (torch.export)'
+        dynamo = not args.legacy_exporter and dynamo_exporter_available()
+        exporter = 'dynamo (torch.export)' if dynamo else 'torchscript'
         print(f'export:  {exporter}, opset {opset}, traced at 1x3x{h}x{w}, '
               'dynamic batch/height/width ...', flush=True)
         start = time.time()
@@ -137,7 +139,7 @@ def run(args) -> None:
             args.out,
             input_shape=(1, 3, h, w),
             opset=opset,
-            dynamo=not args.legacy_exporter)
+            dynamo=dynamo)
         print(f'         done in {time.time() - start:.1f} s')
         print(f'saved:   {osp.abspath(args.out)}')
         if args.check:
