@@ -55,9 +55,13 @@ def dynamo_exporter_available() -> bool:
     ``torch.onnx.export(dynamo=...)``, ``torch.export.Dim`` (dynamic shapes)
     and the ``onnxscript`` package."""
     export = getattr(torch, 'export', None)
-    return (hasattr(export, 'Dim')
-            and 'dynamo' in inspect.signature(torch.onnx.export).parameters
+    return (hasattr(export, 'Dim') and _export_takes_dynamo()
             and importlib.util.find_spec('onnxscript') is not None)
+
+
+def _export_takes_dynamo() -> bool:
+    """``torch.onnx.export`` has the ``dynamo`` switch (torch >= 2.5)."""
+    return 'dynamo' in inspect.signature(torch.onnx.export).parameters
 
 
 def _choose_exporter(dynamo: Optional[bool]) -> bool:
@@ -138,10 +142,12 @@ def export_onnx(model: nn.Module,
             axes = {INPUT_NAME: {0: 'batch', 2: 'height', 3: 'width'}}
             for i, name in enumerate(output_names):
                 axes[name] = {0: 'batch', 2: f'height{i}', 3: f'width{i}'}
+            # older torch has only this exporter, and no switch for it
+            switch = dict(dynamo=False) if _export_takes_dynamo() else {}
             torch.onnx.export(
                 network, (dummy, ),
                 out_file,
-                dynamo=False,
+                **switch,
                 input_names=[INPUT_NAME],
                 output_names=output_names,
                 opset_version=opset,
