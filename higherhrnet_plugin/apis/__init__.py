@@ -1,7 +1,7 @@
 """Model building with strict, weights-only checkpoint loading."""
 from .checkpoint import (CheckpointError, CheckpointNotFoundError,
                          RefusedCheckpointError, load_checkpoint_file)
-from .inference import init_model, load_weights
+from .model import init_model, load_weights
 
 __all__ = [
     'CheckpointError', 'CheckpointNotFoundError', 'RefusedCheckpointError',
