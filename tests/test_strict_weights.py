@@ -3,7 +3,6 @@ converted in memory (said in one line) and gives the converted checkpoint's
 weights; a checkpoint of another model stops each tool with one line naming
 the file. Never a run on random weights."""
 import contextlib
-import importlib.util
 import logging
 
 import pytest
@@ -11,18 +10,10 @@ import torch
 
 from higherhrnet_plugin.apis import CheckpointError, init_model
 
-from .conftest import REPO, TINY_CONFIG, build_model, shared_path
+from .conftest import TINY_CONFIG, build_model, load_tool, shared_path
 
 IMAGE = ('data', 'coco', '000000000785.jpg')
 CONVERTED_LINE = 'converted to the MMPose 1.x layout in memory'
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_strict_tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextlib.contextmanager
@@ -51,12 +42,8 @@ def official():
 
 
 @pytest.fixture(scope='module')
-def converted(official, tmp_path_factory):
-    from higherhrnet_plugin.checkpoint_conversion import (
-        convert_checkpoint, save_converted_checkpoint)
-    result = convert_checkpoint(official, config=str(TINY_CONFIG))
-    return save_converted_checkpoint(
-        result, tmp_path_factory.mktemp('ckpt') / 'tiny_mmpose.pth')
+def converted(converted_tiny):
+    return converted_tiny
 
 
 @pytest.fixture(scope='module')
@@ -116,7 +103,7 @@ def test_init_model_keeps_the_checkpoints_dataset_meta(converted, tmp_path):
 
 
 def test_demo(official, converted, other_model, tmp_path, capsys):
-    demo = _load_tool('demo')
+    demo = load_tool('demo')
     image = shared_path(*IMAGE)
     outputs = {}
     for name, ckpt in (('official', official), ('converted', converted)):
@@ -134,7 +121,7 @@ def test_demo(official, converted, other_model, tmp_path, capsys):
 
 
 def test_export_onnx_refuses_another_model(other_model, tmp_path, capsys):
-    export = _load_tool('export_onnx')
+    export = load_tool('export_onnx')
     out = tmp_path / 'model.onnx'
     assert export.main([str(TINY_CONFIG), str(other_model), str(out)]) == 1
     line = _one_error_line(capsys.readouterr().err, other_model)
@@ -145,7 +132,7 @@ def test_export_onnx_refuses_another_model(other_model, tmp_path, capsys):
 @pytest.mark.slow
 def test_export_onnx_converts_official(official, tmp_path, capsys):
     pytest.importorskip('onnx')
-    export = _load_tool('export_onnx')
+    export = load_tool('export_onnx')
     out = tmp_path / 'model.onnx'
     with captured_log() as log:
         code = export.main([str(TINY_CONFIG), str(official), str(out)])
@@ -155,7 +142,7 @@ def test_export_onnx_converts_official(official, tmp_path, capsys):
 
 
 def test_benchmark_builds_strictly(official, converted, other_model):
-    benchmark = _load_tool('benchmark')
+    benchmark = load_tool('benchmark')
     spec = benchmark.ModelSpec
     model = benchmark.build_model(spec('tiny', str(TINY_CONFIG),
                                        str(official)))
@@ -166,7 +153,7 @@ def test_benchmark_builds_strictly(official, converted, other_model):
 
 
 def test_benchmark_onnx_refuses_another_model(other_model, capsys):
-    tool = _load_tool('benchmark_onnx')
+    tool = load_tool('benchmark_onnx')
     assert tool.main(['--config', str(TINY_CONFIG), '--checkpoint',
                       str(other_model)]) == 1
     _one_error_line(capsys.readouterr().err, other_model)
@@ -174,7 +161,7 @@ def test_benchmark_onnx_refuses_another_model(other_model, capsys):
 
 def test_quickstart_draws_with_strict_weights(official, other_model,
                                               tmp_path):
-    quickstart = _load_tool('quickstart')
+    quickstart = load_tool('quickstart')
     image = str(shared_path(*IMAGE))
     from mmengine.config import Config
     cfg = Config.fromfile(str(TINY_CONFIG))
