@@ -431,36 +431,6 @@ def test_demo_no_people_and_1x1_image(demo, untrained, tmp_path, capsys):
     assert cv2.imread(str(out / 'dot.png')).shape == (2, 1, 3)
 
 
-def test_heatmap_overlay_lines_up_with_keypoints(demo):
-    """A heatmap peak and the keypoint decoded from it land on the same
-    image pixel after the demo maps the heatmap onto the image."""
-    from mmengine.structures import PixelData
-    from mmpose.structures import PoseDataSample
-
-    from higherhrnet_plugin.datasets.transforms.higherhrnet_resize import \
-        multi_scale_input
-    img_w, img_h = 640, 425
-    (in_w, in_h), center, scale = multi_scale_input((img_w, img_h), 256, 1,
-                                                    1, 64)
-    u, v = 300, 100  # peak, in input pixels
-    heatmaps = np.zeros((K, in_h, in_w), np.float32)
-    heatmaps[3, v, u] = 1.0
-    heatmaps[3] = cv2.GaussianBlur(heatmaps[3], (0, 0), 2)
-    sample = PoseDataSample(metainfo=dict(
-        input_size=(in_w, in_h), input_center=center, input_scale=scale))
-    sample.pred_fields = PixelData(heatmaps=torch.from_numpy(heatmaps))
-    # the decoder reads a peak at pixel u as coordinate u + 0.5; the model
-    # maps it to the image as BottomupPoseEstimator.add_pred_to_datasample
-    keypoint = (np.array([u, v]) + 0.5) / (in_w, in_h) * scale + center \
-        - 0.5 * scale
-    for factor, shape in ((1.0, (img_h, img_w)), (0.5, (213, 320))):
-        warped = demo.heatmap_on_image(sample, shape, factor)
-        assert warped.shape == (1, ) + shape
-        y, x = np.unravel_index(warped[0].argmax(), shape)
-        assert np.abs(np.array([x, y]) - keypoint * factor).max() <= 1.0, (
-            factor, (x, y), keypoint * factor)
-
-
 @pytest.mark.slow
 def test_demo_huge_image_keeps_memory_sane(converted, tmp_path):
     """10000 x 10000 (a uniform PNG of ~100 KB): processed, the drawing is

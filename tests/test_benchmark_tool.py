@@ -45,7 +45,7 @@ def broken_config(tmp_path):
 
 @pytest.fixture
 def unpredictable_config(tmp_path):
-    """Builds and runs the network, but predict asserts (no aug_scales)."""
+    """Builds and runs the network, but predict fails (no aug_scales)."""
     path = tmp_path / 'no_predict.py'
     path.write_text(f"_base_ = ['{TINY_CONFIG}']\n"
                     "model = dict(test_cfg=dict(multiscale_test=True))\n")
@@ -99,9 +99,10 @@ def test_benchmark_reports_tiny_model_and_failures(
     assert no_predict['status'] == 'ok'
     assert float(no_predict['forward_ms']) > 0
     assert no_predict['e2e_ms'] == no_predict['e2e_flip_ms'] == ''
-    assert 'without flip test: AssertionError' in no_predict['notes']
-    assert 'flip test: AssertionError' in no_predict['notes']
-    assert 'memory: AssertionError: raised at' in no_predict['notes']
+    reason = 'ValueError: model.test_cfg.multiscale_test and the aug_scales'
+    assert f'without flip test: {reason}' in no_predict['notes']
+    assert f'; flip test: {reason}' in no_predict['notes']
+    assert f'memory: {reason}' in no_predict['notes']
 
     table = (out / 'results.md').read_text()
     assert '| tiny |' in table

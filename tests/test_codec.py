@@ -1,6 +1,7 @@
 """Multi-resolution targets of MultiResolutionAssociativeEmbedding."""
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -62,15 +63,30 @@ def test_keypoint_indices_at_tag_resolution():
     assert idx[0, 0].tolist() == [10 * 32 + 5, 1]
 
 
-def test_no_people_and_max_people():
-    codec = make_codec(max_num_people=2)
-    empty = codec.encode(np.zeros((0, 3, 2)), np.zeros((0, 3)))
+def test_no_people():
+    empty = make_codec().encode(np.zeros((0, 3, 2)), np.zeros((0, 3)))
     assert empty['keypoint_indices'].shape == (0, 3, 2)
     assert all(h.max() == 0 for h in empty['heatmaps'])
     assert all(m.min() == 1 for m in empty['heatmap_mask'])
-    many = codec.encode(
-        np.full((5, 3, 2), 20, np.float32), np.ones((5, 3), np.float32))
-    assert many['keypoint_indices'].shape == (2, 3, 2)
+
+
+def test_every_person_is_drawn_and_the_first_with_keypoints_are_tagged():
+    codec = make_codec(max_num_people=2)
+    # person 0 has no visible keypoint (a crowd region's annotation), so
+    # persons 1 and 2 take the two tag slots; 3 and 4 are drawn, not tagged
+    keypoints = np.stack([np.full((3, 2), 4.0 + 8 * n) for n in range(5)])
+    visible = np.ones((5, 3), np.float32)
+    visible[0] = 0
+    encoded = codec.encode(keypoints.astype(np.float32), visible)
+    indices = encoded['keypoint_indices']
+    assert indices.shape == (5, 3, 2)  # rows stay aligned with the persons
+    assert indices[..., 1].any(axis=1).tolist() == [
+        False, True, True, False, False]
+    assert not indices[3:].any()
+    hm16 = encoded['heatmaps'][0]
+    for n in range(1, 5):
+        xy = int((4.0 + 8 * n) / 4)
+        assert hm16[0, xy, xy] == pytest.approx(1.0), n
 
 
 def square(x0, y0, x1, y1):
@@ -96,17 +112,70 @@ def test_mask_covers_invalid_regions_and_outside_of_image_per_resolution():
     assert m16[:7].min() == 1 and m16[9:].max() == 0
 
 
-def test_mask_follows_horizontal_flip():
-    codec = make_codec()
+def test_flipped_keypoints_are_mirrored_per_resolution_or_in_input():
+    # RandomFlip put the keypoint at input x' = 10.7, i.e. 63 - 52.3.
     keypoints, visible = one_person()
-    flipped = codec.encode(
-        keypoints, visible, invalid_segs=[square(0, 0, 32, 64)],
-        ori_shape=(64, 64), flip=True, flip_direction='horizontal')
-    m16 = flipped['heatmap_mask'][0]
-    assert m16[:, 9:].max() == 0 and m16[:, :7].min() == 1
+    output, input_ = (
+        make_codec(flip_about=about).encode(
+            keypoints, visible, flip=True, flip_direction='horizontal')
+        for about in ('output', 'input'))
+    # 'output' (official): 52.3 * 16 / 64 = 13.075 at 1/4, mirrored about
+    # 15 -> 1.925 (column 1); 52.3 / 2 = 26.15 mirrored about 31 -> 4.85
+    # 'input': 10.7 / 4 = 2.675 (column 2) and 10.7 / 2 = 5.35 (column 5)
+    for encoded, columns in ((output, (1, 4)), (input_, (2, 5))):
+        for hm, x in zip(encoded['heatmaps'], columns):
+            assert hm[0].max(axis=0).argmax() == x
+    assert output['keypoint_indices'][0, 0].tolist() == [5 * 16 + 1, 1]
+    assert input_['keypoint_indices'][0, 0].tolist() == [5 * 16 + 2, 1]
+
+
+def rotation_about_centre(degrees, size=64):
+    c = (size - 1) / 2
+    return cv2.getRotationMatrix2D((c, c), degrees, 1.0)
+
+
+def test_flipped_mask_is_reversed_per_resolution_or_mirrored_in_input():
+    keypoints, visible = one_person()
+    args = dict(invalid_segs=[square(0, 0, 20, 40)], ori_shape=(64, 64),
+                warp_mat=rotation_about_centre(17))
+    for about in ('output', 'input'):
+        codec = make_codec(flip_about=about)
+        plain = codec.encode(keypoints, visible, **args)['heatmap_mask']
+        flipped = codec.encode(keypoints, visible, flip=True,
+                               flip_direction='horizontal',
+                               **args)['heatmap_mask']
+        for level, (m, mf) in enumerate(zip(plain, flipped)):
+            assert 0 < m.mean() < 1
+            if about == 'output':
+                np.testing.assert_array_equal(mf, m[:, ::-1])
+            else:  # the flip is part of the warp: image -> mirror -> level
+                mirror = np.array([[-1, 0, 63], [0, 1, 0], [0, 0, 1.]])
+                matrix = mirror @ np.vstack([args['warp_mat'], [0, 0, 1]])
+                direct = codec.encode(keypoints, visible, invalid_segs=args[
+                    'invalid_segs'], ori_shape=(64, 64), warp_mat=matrix[:2])
+                np.testing.assert_array_equal(mf,
+                                              direct['heatmap_mask'][level])
+                assert (mf != m[:, ::-1]).any()
     with pytest.raises(ValueError, match='horizontal'):
-        codec.encode(keypoints, visible, invalid_segs=[square(0, 0, 8, 8)],
-                     ori_shape=(64, 64), flip=True, flip_direction='vertical')
+        make_codec().encode(keypoints, visible, flip=True,
+                            flip_direction='vertical')
+    with pytest.raises(ValueError, match='flip_about'):
+        make_codec(flip_about='image')
+
+
+def test_mask_value_of_exactly_one_half_is_valid():
+    # Image columns >= 32 invalid; the warp shifts by half a pixel, so
+    # heatmap column 8 (input x 32, image x 31.5) has a bilinear value of
+    # exactly 0.5. The official uint8 warp rounds it to 128 / 255: valid.
+    shift = np.array([[1, 0, 0.5], [0, 1, 0]], np.float64)
+    m16 = make_codec().encode(
+        *one_person(), invalid_segs=[square(32, 0, 64, 64)],
+        ori_shape=(64, 64), warp_mat=shift)['heatmap_mask'][0]
+    assert m16[:, :9].min() == 1 and m16[:, 9:].max() == 0
+    valid = np.ones((64, 64), np.float32)
+    valid[:, 32:] = 0
+    float_warp = cv2.warpAffine(valid, shift * 0.25, (16, 16))
+    assert (float_warp[:, 8] == 0.5).all()  # a > 0.5 threshold masks it
 
 
 def test_crowd_rle_segmentation_is_masked():

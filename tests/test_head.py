@@ -56,7 +56,8 @@ def test_deconv_modules_are_configurable():
         deconv_out_channels=(8, 4),
         deconv_kernel_sizes=(3, 2),
         num_basic_blocks=(1, 0),
-        cat_output=(True, False))
+        cat_output=(True, False),
+        loss=dict(type='HigherHRNetLoss', heatmap_weights=(1.0, 1.0, 1.0)))
     outs = head((torch.randn(1, 6, 5, 5), ))
     assert [tuple(o.shape) for o in outs] == [(1, 9, 5, 5), (1, 9, 10, 10),
                                               (1, 3, 20, 20)]
@@ -76,14 +77,37 @@ def test_shared_tag_map_is_repeated_per_keypoint():
     assert torch.equal(tags[0][:, 0], tags[0][:, 2])
 
 
+CODEC = dict(type='MultiResolutionAssociativeEmbedding', input_size=(64, 64),
+             heatmap_sizes=[(16, 16), (32, 32)])
+
+
 @pytest.mark.parametrize('kwargs, message', [
     (dict(deconv_kernel_sizes=5), 'kernel size'),
     (dict(with_ae=(True, )), 'with_ae'),
     (dict(cat_output=(True, False)), 'cat_output'),
+    # the loss, the codec and the head must agree on the outputs
+    (dict(loss=dict(type='HigherHRNetLoss', heatmap_weights=[1.0])),
+     r'2 outputs .* its loss has 1 heatmap_weights'),
+    (dict(decoder=dict(CODEC, heatmap_sizes=[(16, 16)])),
+     r'2 outputs .* codec has 1 heatmap_sizes \[\[16, 16\]\]'),
+    # tags on an output whose pixel indices the codec does not make
+    (dict(decoder=CODEC, with_ae=(True, True)),
+     r'tags on outputs \[0, 1\] .* \(tag_level=0\)'),
+    (dict(decoder=dict(CODEC, tag_level=1)),
+     r'tags on outputs \[0\] .* output 1 only'),
+    (dict(decoder=dict(CODEC, decode_keypoint_order=[0, 1])),
+     'num_keypoints is 3 but .* lists 2'),
 ])
 def test_bad_settings_are_reported(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HigherHRNetHead(in_channels=4, num_keypoints=3, **kwargs)
+
+
+def test_consistent_settings_build():
+    head = HigherHRNetHead(in_channels=4, num_keypoints=3,
+                           with_ae=(False, True),
+                           decoder=dict(CODEC, tag_level=1))
+    assert head.layout.with_ae == (False, True)
 
 
 def test_official_initialisation():

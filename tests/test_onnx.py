@@ -1,5 +1,6 @@
-"""ONNX export of the network and the ONNX Runtime inference path, against
-PyTorch, with the converted official tiny checkpoint (real weights)."""
+"""ONNX export of the network and the ONNX Runtime pose estimator, against
+PyTorch, with the converted official tiny checkpoint (real weights): raw
+outputs, people, and the AP of the config's test loop."""
 import copy
 import subprocess
 import sys
@@ -69,33 +70,42 @@ def test_graph_has_named_dynamic_outputs(onnx_file):
                    'Concat', 'BatchNormalization', 'Constant'}, ops
 
 
+def _onnx_model(onnx_file, cfg):
+    from higherhrnet_plugin.deploy import init_onnx_model
+    return init_onnx_model(cfg, str(onnx_file))
+
+
+def _network_inputs(model, image):
+    from higherhrnet_plugin.apis import network_inputs
+    inputs = network_inputs(model, image)
+    return inputs[0] if isinstance(inputs, list) else inputs
+
+
 def test_onnx_matches_pytorch_at_two_sizes(checkpoint, onnx_file, image):
-    from higherhrnet_plugin.deploy import OnnxHigherHRNet
     cfg = _load_config()
     model = _init_model(checkpoint, cfg)
     model64 = copy.deepcopy(model).double()
-    runner = OnnxHigherHRNet(str(onnx_file), cfg)
+    ort_model = _onnx_model(onnx_file, cfg)
 
     fixture = np.load(shared_path('fixtures', 'official_tiny_io.npz'))
-    wide, _ = runner.preprocess(image)  # 640x425 image -> 448x256 input
-    assert wide[0].shape == (1, 3, 256, 448)
+    wide = _network_inputs(ort_model, image).numpy()  # 640x425 -> 448x256
+    assert wide.shape == (1, 3, 256, 448)
     inputs = {
         '256x256': fixture['input'],
-        '256x448': wide[0],
+        '256x448': wide,
         # batch 2, as the flip test runs it
-        '2x256x448': np.concatenate([wide[0], wide[0][..., ::-1]]),
+        '2x256x448': np.concatenate([wide, wide[..., ::-1]]),
     }
     for name, x in inputs.items():
-        x = np.ascontiguousarray(x)
-        ort_out = runner.run_network(x)
-        ref = _network(model, torch.from_numpy(x))
+        x = torch.from_numpy(np.ascontiguousarray(x))
+        ort_out = [o.numpy() for o in ort_model.network(x)]
+        ref = _network(model, x)
         assert [o.shape for o in ort_out] == [r.shape for r in ref]
         B, _, H, W = x.shape
         assert ref[0].shape == (B, 34, H // 4, W // 4)
         assert ref[1].shape == (B, 17, H // 2, W // 2)
         # float64 reference (single images only, it is slow)
-        exact = _network(model64, torch.from_numpy(x).double()) \
-            if B == 1 else [None] * len(ref)
+        exact = _network(model64, x.double()) if B == 1 else [None] * len(ref)
         for i, (o, r, e) in enumerate(zip(ort_out, ref, exact)):
             err = np.abs(o - r).max()
             line = (f'{name} output{i}: ORT vs PyTorch max abs err {err:.2e} '
@@ -114,16 +124,9 @@ def test_onnx_matches_pytorch_at_two_sizes(checkpoint, onnx_file, image):
             # ... and agree with it to ~1e-5 of the output range.
             assert err < 5e-4, (name, i, err)
     # and with the official implementation's outputs on the same input
-    ort_out = runner.run_network(fixture['input'])
+    ort_out = ort_model.network(torch.from_numpy(fixture['input']))
     for i, o in enumerate(ort_out):
-        assert np.abs(o - fixture[f'output{i}']).max() < 5e-4
-
-
-def _torch_tags(pred_fields):
-    """PyTorch's pred_fields.tags (L'*K, H, W) -> (K, H, W, L')."""
-    tags = pred_fields.tags
-    K = pred_fields.heatmaps.shape[0]
-    return tags.reshape(-1, K, *tags.shape[1:]).permute(1, 2, 3, 0)
+        assert np.abs(o.numpy() - fixture[f'output{i}']).max() < 5e-4
 
 
 def _match_people(ours, theirs):
@@ -140,15 +143,15 @@ def _match_people(ours, theirs):
     """
     from scipy.optimize import linear_sum_assignment
     from scipy.spatial.distance import cdist
-    assert len(ours.scores) == len(theirs.bbox_scores) > 0
+    assert len(ours.bbox_scores) == len(theirs.bbox_scores) > 0
     assert ours.keypoints.shape == theirs.keypoints.shape
-    n = len(ours.scores)
+    n = len(ours.bbox_scores)
     cost = cdist(ours.keypoints.reshape(n, -1),
                  theirs.keypoints.reshape(n, -1), 'chebyshev') + cdist(
-                     ours.scores[:, None], theirs.bbox_scores[:, None])
+                     ours.bbox_scores[:, None], theirs.bbox_scores[:, None])
     rows, cols = linear_sum_assignment(cost)
-    np.testing.assert_allclose(ours.scores[rows], theirs.bbox_scores[cols],
-                               rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ours.bbox_scores[rows],
+                               theirs.bbox_scores[cols], rtol=0, atol=1e-4)
     dist = np.abs(ours.keypoints[rows] - theirs.keypoints[cols]).max(-1)
     return cols, dist
 
@@ -156,7 +159,7 @@ def _match_people(ours, theirs):
 def _check_same_people(ours, theirs):
     """Same people, keypoints within 1e-2 px, scores within 1e-4."""
     cols, dist = _match_people(ours, theirs)
-    score_err = np.abs(ours.scores - theirs.bbox_scores[cols]).max()
+    score_err = np.abs(ours.bbox_scores - theirs.bbox_scores[cols]).max()
     kpt_score_err = np.abs(ours.keypoint_scores -
                            theirs.keypoint_scores[cols]).max()
     print(f'{len(cols)} people: max keypoint difference {dist.max():.2e} px, '
@@ -169,26 +172,19 @@ def _check_same_people(ours, theirs):
     return cols
 
 
-def _check_maps(runner, sample, image):
-    heatmaps, tags, meta = runner.infer_maps(image)
-    theirs_hm = sample.pred_fields.heatmaps
-    theirs_tags = _torch_tags(sample.pred_fields)
-    assert heatmaps.shape == theirs_hm.shape
-    assert tags.shape == theirs_tags.shape
-    hm_err = (heatmaps - theirs_hm).abs().max().item()
-    tag_err = (tags - theirs_tags).abs().max().item()
-    print(f'aggregated maps {tuple(tags.shape)}: heatmaps err {hm_err:.2e}, '
-          f'tags err {tag_err:.2e}')
+def _check_heatmaps(ours, theirs):
+    """The aggregated heatmaps, in image pixels, agree to float32 noise."""
+    ours_hm = ours.pred_fields.heatmaps
+    theirs_hm = theirs.pred_fields.heatmaps
+    assert ours_hm.shape == theirs_hm.shape
+    err = (ours_hm - theirs_hm).abs().max().item()
+    print(f'heatmaps {tuple(ours_hm.shape)} in image pixels: err {err:.2e}')
     # float32 noise of the network (see above), ~1e-5 of the map range
-    assert hm_err < 2e-5 * heatmaps.abs().max().item()
-    assert tag_err < 2e-5 * tags.abs().max().item()
-    return heatmaps, tags, meta
+    assert err < 2e-5 * theirs_hm.abs().max().item()
 
 
 def test_end_to_end_matches_inference_bottomup(checkpoint, onnx_file, image):
     from mmpose.apis import inference_bottomup
-
-    from higherhrnet_plugin.deploy import OnnxHigherHRNet
 
     # Flip test on: exercises the batch-of-two run, unflip and the tag
     # concatenation as well as the resize and the inverse map. The grouping
@@ -196,21 +192,24 @@ def test_end_to_end_matches_inference_bottomup(checkpoint, onnx_file, image):
     cfg = _load_config(flip_test=True, output_heatmaps=True)
     cfg.model.head.decoder.decode_refine = False
     model = _init_model(checkpoint, cfg)
-    runner = OnnxHigherHRNet(str(onnx_file), cfg)
-
-    ours = runner(image)
-    sample = inference_bottomup(model, image)[0]
-    # the aggregated maps the decoder groups
-    heatmaps, tags, meta = _check_maps(runner, sample, image)
-    assert heatmaps.shape == (17, 256, 448) and tags.shape[-1] == 2
-
-    _check_same_people(ours, sample.pred_instances)
-    print(f'flip test: {len(ours.scores)} people, same as PyTorch')
+    ours = inference_bottomup(_onnx_model(onnx_file, cfg), image)[0]
+    theirs = inference_bottomup(model, image)[0]
+    # PoseDataSamples with everything MMPose's visualiser and metric read
+    assert type(ours) is type(theirs)
+    assert set(theirs.pred_instances.keys()) <= set(ours.pred_instances.keys())
+    _check_heatmaps(ours, theirs)
+    # heatmaps cover the image, at the input's resolution
+    h, w = ours.pred_fields.heatmaps.shape[1:]
+    assert h == 256 and abs(w / h - image.shape[1] / image.shape[0]) < 0.01
+    _check_same_people(ours.pred_instances, theirs.pred_instances)
+    print(f'flip test: {len(ours.pred_instances)} people, same as PyTorch')
     # in original image pixels: inside the image box the input covers
-    low = meta['input_center'] - meta['input_scale'] / 2
-    assert (ours.keypoints >= low - 1).all()
-    assert (ours.keypoints <= low + meta['input_scale'] + 1).all()
-    assert ours.keypoints[..., 0].max() > 0.9 * image.shape[1]
+    low = ours.input_center - ours.input_scale / 2
+    found = ours.pred_instances.keypoint_scores > 0
+    kpts = ours.pred_instances.keypoints[found]
+    assert (kpts >= low - 1).all()
+    assert (kpts <= low + ours.input_scale + 1).all()
+    assert kpts[:, 0].max() > 0.9 * image.shape[1]
 
 
 def test_shipped_config_matches_inference_bottomup(checkpoint, onnx_file,
@@ -223,39 +222,100 @@ def test_shipped_config_matches_inference_bottomup(checkpoint, onnx_file,
     and their scores (computed before refinement) must still be identical.
     """
     from mmpose.apis import inference_bottomup
-
-    from higherhrnet_plugin.deploy import OnnxHigherHRNet
     cfg = _load_config()
     model = _init_model(checkpoint, cfg)
-    ours = OnnxHigherHRNet(str(onnx_file), cfg)(image)
-    theirs = inference_bottomup(model, image)[0].pred_instances
-    _, dist = _match_people(ours, theirs)
+    ours = inference_bottomup(_onnx_model(onnx_file, cfg), image)[0]
+    theirs = inference_bottomup(model, image)[0]
+    _, dist = _match_people(ours.pred_instances, theirs.pred_instances)
     moved = int((dist >= 1e-2).sum())
-    print(f'refine on: {len(ours.scores)} people, {moved} of {dist.size} '
-          'keypoints differ')
+    print(f'refine on: {len(ours.pred_instances)} people, {moved} of '
+          f'{dist.size} keypoints differ')
     assert moved <= max(3, dist.size // 1000)
 
 
 def test_multiscale_flip_matches_inference_bottomup(checkpoint, onnx_file,
                                                     image):
     from mmpose.apis import inference_bottomup
-
-    from higherhrnet_plugin.deploy import OnnxHigherHRNet
     cfg = _load_config(
         flip_test=True, multiscale_test=True, output_heatmaps=True)
     cfg.model.head.decoder.decode_refine = False
     cfg.test_dataloader.dataset.pipeline[1].aug_scales = [2, 0.5]
     model = _init_model(checkpoint, cfg)
-    runner = OnnxHigherHRNet(str(onnx_file), cfg)
-    inputs, _ = runner.preprocess(image)
+    ort_model = _onnx_model(onnx_file, cfg)
+    ours = inference_bottomup(ort_model, image)[0]
     # sides aligned to 64 at the smallest scale
-    assert [x.shape[2:] for x in inputs] == [(256, 512), (512, 1024),
-                                              (128, 256)]
-    sample = inference_bottomup(model, image)[0]
-    _check_maps(runner, sample, image)
-    ours = runner(image)
-    _check_same_people(ours, sample.pred_instances)
-    print(f'multi-scale + flip: {len(ours.scores)} people, same as PyTorch')
+    assert [tuple(s) for s in ours.scale_input_shapes] == [(256, 512),
+                                                           (512, 1024),
+                                                           (128, 256)]
+    theirs = inference_bottomup(model, image)[0]
+    _check_heatmaps(ours, theirs)
+    _check_same_people(ours.pred_instances, theirs.pred_instances)
+    print(f'multi-scale + flip: {len(ours.pred_instances)} people, same as '
+          'PyTorch')
+
+
+def test_same_people_and_ap_as_pytorch_on_coco(checkpoint, onnx_file,
+                                               tmp_path):
+    """The config's test loop on ../shared/data/coco: tools/test_onnx.py
+    prints the metrics `mim test` prints, with the same AP, and the people
+    of every image are those of PyTorch."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from higherhrnet_plugin.deploy import test_onnx_model
+    root = shared_path('data', 'coco')
+    options = {
+        'test_dataloader.dataset.data_root': f'{root}/',
+        'test_evaluator.ann_file': f'{root}/test_coco.json',
+        'model.test_cfg.flip_test': True,
+        'model.head.decoder.decode_refine': False,
+    }
+    ours = test_onnx_model(str(TINY_CONFIG), str(onnx_file),
+                           str(tmp_path / 'onnx'), options)
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    cfg.merge_from_dict(options)
+    cfg.update(work_dir=str(tmp_path / 'torch'), load_from=str(checkpoint))
+    theirs = Runner.from_cfg(cfg).test()
+    print(f'ONNX Runtime {ours}\nPyTorch      {theirs}')
+    assert set(ours) == set(theirs) and 'coco/AP' in ours
+    for key in theirs:
+        assert ours[key] == pytest.approx(theirs[key], abs=1e-6), key
+
+    from mmpose.apis import inference_bottomup
+    cfg = _load_config(flip_test=True)
+    cfg.model.head.decoder.decode_refine = False
+    model = _init_model(checkpoint, cfg)
+    ort_model = _onnx_model(onnx_file, cfg)
+    for path in sorted(root.glob('*.jpg')):
+        _check_same_people(
+            inference_bottomup(ort_model, str(path))[0].pred_instances,
+            inference_bottomup(model, str(path))[0].pred_instances)
+
+
+def test_cli_prints_the_metrics_of_mim_test(onnx_file, tmp_path):
+    root = shared_path('data', 'coco')
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'test_onnx.py'),
+         str(TINY_CONFIG), str(onnx_file), '--work-dir', str(tmp_path),
+         '--cfg-options', f'test_dataloader.dataset.data_root={root}/',
+         f'test_evaluator.ann_file={root}/test_coco.json'],
+        capture_output=True, text=True, timeout=600, cwd=REPO)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    # MMEngine's test-loop line and COCO's table, as `mim test` prints them
+    assert 'Epoch(test) [4/4]' in output and 'coco/AP:' in output, \
+        output[-3000:]
+    assert 'Average Precision' in output
+
+
+def test_cli_reports_missing_model_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'test_onnx.py'),
+         str(TINY_CONFIG), str(tmp_path / 'missing.onnx')],
+        capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'missing.onnx' in lines[0], result.stderr
 
 
 def test_export_cli_reports_missing_file_in_one_line(tmp_path):

@@ -24,23 +24,46 @@ def dataset(tiny_cfg):
     return DATASETS.build(tiny_cfg.train_dataloader.dataset)
 
 
+def keypoints_at_resolution(keypoints, flipped, input_width, width):
+    """Where the official training puts input keypoints at one output
+    resolution: scaled, and for a flipped sample mirrored about that
+    resolution's last column rather than the input's (RandomFlip mirrored
+    the input keypoints about input_width - 1)."""
+    scale = width / input_width
+    level = keypoints * scale
+    if flipped:
+        unflipped_x = input_width - 1 - keypoints[..., 0]
+        level[..., 0] = width - 1 - unflipped_x * scale
+    return level.astype(int)
+
+
 def test_targets_match_the_augmented_keypoints(dataset):
     np.random.seed(0)
-    codec = dataset.pipeline.transforms[3].encoder
-    for i in range(len(dataset)):
-        sample = dataset[i]['data_samples']
-        keypoints = sample.gt_instances.keypoints[:codec.max_num_people]
-        visible = sample.gt_instances.keypoints_visible[:codec.max_num_people]
-        indices = sample.gt_instance_labels.keypoint_indices.numpy()
-        heatmaps = [level.heatmaps.numpy() for level in sample.gt_fields]
-        assert [h.shape[1:] for h in heatmaps] == [(64, 64), (128, 128)]
-        for n, k in zip(*np.nonzero(indices[..., 1])):
-            x, y = (keypoints[n, k] / 4).astype(int)
-            assert visible[n, k] > 0
-            assert indices[n, k, 0] == y * 64 + x
-            assert heatmaps[0][k, y, x] == pytest.approx(1.0)
-            x2, y2 = (keypoints[n, k] / 2).astype(int)
-            assert heatmaps[1][k, y2, x2] == pytest.approx(1.0)
+    seen_flips = set()
+    for _ in range(2):
+        for i in range(len(dataset)):
+            sample = dataset[i]['data_samples']
+            flipped = bool(sample.metainfo['flip'])
+            seen_flips.add(flipped)
+            keypoints = np.asarray(sample.gt_instances.keypoints, np.float64)
+            visible = sample.gt_instances.keypoints_visible
+            indices = sample.gt_instance_labels.keypoint_indices.numpy()
+            assert len(indices) == len(keypoints)  # every person has a row
+            heatmaps = [level.heatmaps.numpy() for level in sample.gt_fields]
+            assert [h.shape[1:] for h in heatmaps] == [(64, 64), (128, 128)]
+            at64 = keypoints_at_resolution(keypoints, flipped, 256, 64)
+            at128 = keypoints_at_resolution(keypoints, flipped, 256, 128)
+            for n, k in zip(*np.nonzero(indices[..., 1])):
+                x, y = at64[n, k]
+                assert visible[n, k] > 0
+                assert indices[n, k, 0] == y * 64 + x
+                assert heatmaps[0][k, y, x] == pytest.approx(1.0)
+                x2, y2 = at128[n, k]
+                # (a joint just beyond the input's right border of a flipped
+                # sample can be on the 1/4 map but not on the 1/2 map)
+                if 0 <= x2 < 128 and 0 <= y2 < 128:
+                    assert heatmaps[1][k, y2, x2] == pytest.approx(1.0)
+    assert seen_flips == {False, True}
 
 
 def test_zero_keypoint_people_are_masked(tiny_cfg):

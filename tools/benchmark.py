@@ -67,12 +67,13 @@ import torch.nn.functional as F
 from mmcv import imread
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.config import Config
-from mmengine.dataset import Compose, pseudo_collate
 from mmengine.runner import Runner
 from mmengine.utils import get_installed_path
 from mmpose.apis import inference_bottomup
 
 from higherhrnet_plugin.apis import init_model
+
+from higherhrnet_plugin.apis import network_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = REPO.parent / 'shared' / 'data' / 'coco'
@@ -252,7 +253,7 @@ def count_params(model) -> int:
 def native_input(model, image: np.ndarray) -> torch.Tensor:
     """The preprocessed image resized to the native square input."""
     width, height = native_input_size(model)
-    return F.interpolate(preprocess(model, image), size=(height, width),
+    return F.interpolate(network_inputs(model, image), size=(height, width),
                          mode='bilinear', align_corners=False)
 
 
@@ -281,14 +282,6 @@ def count_gflops(model, inputs: torch.Tensor) -> tuple:
 
 # --------------------------------------------------------------------------
 # timing
-
-
-def preprocess(model, image: np.ndarray) -> torch.Tensor:
-    """What ``inference_bottomup`` feeds the network, for one image."""
-    pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
-    data = pipeline(dict(img=image, **model.dataset_meta))
-    batch = model.data_preprocessor(pseudo_collate([data]), training=False)
-    return batch['inputs']
 
 
 def timed(fn) -> float:
@@ -448,7 +441,7 @@ def prepare_inputs(entries: List[Entry],
     for entry in filter(lambda e: e.runnable, entries):
         log(f'preprocessing + warm-up forward of {entry.spec.name}')
         try:
-            entry.inputs = {name: preprocess(entry.model, image)
+            entry.inputs = {name: network_inputs(entry.model, image)
                             for name, image in images.items()}
             first = next(iter(images))
             MODES['forward'](entry, first, images[first])

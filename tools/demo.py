@@ -4,7 +4,8 @@
 Usage::
 
     python tools/demo.py CONFIG CHECKPOINT INPUT --out DIR [--device cpu]
-        [--kpt-thr 0.3] [--heatmap] [--flip | --no-flip] [--save-frames]
+        [--kpt-thr 0.3] [--heatmap] [--flip | --no-flip] [--fuse-conv-bn]
+        [--save-frames]
         [--max-vis-side 4096] [--cfg-options KEY=VALUE ...]
 
 INPUT is an image, a folder of images and videos (not searched
@@ -73,6 +74,11 @@ def parse_args(argv=None):
         action=argparse.BooleanOptionalAction,
         default=None,
         help='flip test on / off (default: as in the config)')
+    parser.add_argument(
+        '--fuse-conv-bn',
+        action='store_true',
+        help='fold BatchNorm into the convolutions (faster, same results '
+        'to float rounding)')
     parser.add_argument(
         '--save-frames',
         action='store_true',
@@ -191,6 +197,9 @@ def load_model(args):
     except Exception as err:
         raise DemoError(f'{args.config}: cannot build the model '
                         f'({_first_line(err)})') from err
+    if args.fuse_conv_bn:
+        from higherhrnet_plugin.apis import fuse_conv_bn
+        fuse_conv_bn(model)
     if args.flip is not None:
         model.test_cfg['flip_test'] = args.flip
     if args.heatmap:
@@ -206,44 +215,6 @@ def build_visualizer(model, args):
     visualizer.radius = args.radius
     visualizer.line_width = args.thickness
     return visualizer
-
-
-def heatmap_on_image(sample, image_shape: Tuple[int, int],
-                     factor: float) -> Optional['object']:
-    """The aggregated heatmap, max over keypoints, warped from the network
-    input onto the (possibly downscaled) image: (1, H, W) float32."""
-    import cv2
-    import numpy as np
-    from mmpose.structures.bbox import get_warp_matrix
-
-    if 'pred_fields' not in sample or 'heatmaps' not in sample.pred_fields:
-        return None
-    heatmaps = sample.pred_fields.heatmaps
-    heatmaps = heatmaps.cpu().numpy() if hasattr(heatmaps, 'cpu') else \
-        np.asarray(heatmaps)
-    heatmap = heatmaps.max(axis=0) if heatmaps.ndim == 3 else heatmaps
-    meta = sample.metainfo
-    input_w, input_h = meta['input_size']
-    if heatmap.shape != (input_h, input_w):
-        heatmap = cv2.resize(heatmap, (input_w, input_h),
-                             interpolation=cv2.INTER_LINEAR)
-    # input pixels -> image pixels: the inverse of HigherHRNetResize's warp
-    matrix = get_warp_matrix(
-        np.asarray(meta['input_center'], np.float32),
-        np.asarray(meta['input_scale'], np.float32),
-        0, (input_w, input_h),
-        inv=True)
-    # Heatmap pixel u holds input coordinate u + 0.5, as the decoder reads
-    # it (its +0.5 pixel-centre shift), so the overlay matches the keypoints.
-    matrix[:, 2] += matrix[:, :2] @ np.array([0.5, 0.5])
-    matrix = matrix * factor  # image -> downscaled image
-    h, w = image_shape
-    warped = cv2.warpAffine(
-        heatmap.astype(np.float32),
-        matrix.astype(np.float32), (w, h),
-        flags=cv2.INTER_LINEAR,
-        borderValue=0)
-    return warped[None]
 
 
 def draw(visualizer, image_bgr, sample, args):
@@ -266,12 +237,13 @@ def draw(visualizer, image_bgr, sample, args):
         keypoint_scores=np.asarray(pred.keypoint_scores),
         keypoints_visible=np.asarray(
             pred.get('keypoints_visible', pred.keypoint_scores)))
-    draw_heatmap = False
-    if args.heatmap:
-        heatmap = heatmap_on_image(sample, image_bgr.shape[:2], factor)
-        if heatmap is not None:
-            vis_sample.pred_fields = PixelData(heatmaps=heatmap)
-            draw_heatmap = True
+    draw_heatmap = args.heatmap and 'pred_fields' in sample
+    if draw_heatmap:
+        # the model's heatmaps cover the image (see heatmaps_to_image); the
+        # visualiser resizes them onto the drawing
+        vis_sample.pred_fields = PixelData(
+            heatmaps=sample.pred_fields.heatmaps.max(dim=0,
+                                                     keepdim=True)[0])
     drawn = visualizer.add_datasample(
         'result',
         np.ascontiguousarray(image_bgr[..., ::-1]),

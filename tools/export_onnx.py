@@ -70,37 +70,38 @@ def _default_shape(cfg):
 
 
 def _check(image_path, onnx_file, model, cfg) -> None:
+    """ONNX Runtime vs PyTorch on one image: raw outputs and people."""
     import cv2
     import numpy as np
     import torch
     from mmpose.apis import inference_bottomup
 
-    from higherhrnet_plugin.deploy import OnnxHigherHRNet
+    from higherhrnet_plugin.apis import network_inputs
+    from higherhrnet_plugin.deploy import init_onnx_model
 
     image = cv2.imread(image_path)
     if image is None:
         raise CliError(f'cannot read image: {image_path}')
-    runner = OnnxHigherHRNet(onnx_file, cfg)
-    inputs, _ = runner.preprocess(image)
-    x = inputs[0]
-    ort_outputs = runner.run_network(x)
+    ort_model = init_onnx_model(cfg, onnx_file)
+    ours = inference_bottomup(ort_model, image)[0]
+    x = network_inputs(ort_model, image)
+    x = x[0] if isinstance(x, list) else x  # the base scale
     with torch.no_grad():
-        torch_outputs = model.head(model.extract_feat(torch.from_numpy(x)))
+        torch_outputs = model.network(x)
     print(f'check:   {image_path} -> input {"x".join(map(str, x.shape))}')
-    for i, (o, r) in enumerate(zip(ort_outputs, torch_outputs)):
-        r = r.numpy()
+    for i, (o, r) in enumerate(zip(ort_model.network(x), torch_outputs)):
         print(f'         output{i} {"x".join(map(str, o.shape))}: max abs '
-              f'error {np.abs(o - r).max():.3g} (max |output| '
-              f'{np.abs(r).max():.3g})')
-    ours = runner(image)
+              f'error {(o - r).abs().max().item():.3g} (max |output| '
+              f'{r.abs().max().item():.3g})')
+    ours = ours.pred_instances
     theirs = inference_bottomup(model, image)[0].pred_instances
-    line = (f'         people: onnxruntime {len(ours.scores)}, pytorch '
-            f'{len(theirs.bbox_scores)}')
-    if len(ours.scores) == len(theirs.bbox_scores) and len(ours.scores):
+    line = (f'         people: onnxruntime {len(ours)}, pytorch '
+            f'{len(theirs)}')
+    if len(ours) == len(theirs) and len(ours):
         line += (f'; max keypoint difference '
                  f'{np.abs(ours.keypoints - theirs.keypoints).max():.3g} px'
-                 f', max score difference '
-                 f'{np.abs(ours.scores - theirs.bbox_scores).max():.3g}')
+                 ', max score difference '
+                 f'{np.abs(ours.bbox_scores - theirs.bbox_scores).max():.3g}')
     print(line)
 
 

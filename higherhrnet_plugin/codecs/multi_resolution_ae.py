@@ -2,14 +2,13 @@
 associative-embedding decode of its aggregated outputs."""
 from typing import Dict, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 from torch import Tensor
 
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 from .ae_grouping import AEGroupingConfig, group_keypoints
-from .invalid_region_mask import rasterize_segmentations
+from .invalid_region_mask import valid_region_mask, warp_valid_mask
 
 Size = Tuple[int, int]  # (w, h)
 
@@ -75,6 +74,22 @@ def keypoint_flat_indices(keypoints: np.ndarray, visible: np.ndarray,
     return np.stack([index, valid.astype(np.int64)], axis=-1)
 
 
+def first_people_with_keypoints(valid: np.ndarray, max_people: int
+                                ) -> np.ndarray:
+    """Which persons the tag loss sees: the first ``max_people`` of those
+    with at least one valid keypoint (the official target array holds 30).
+
+    Args:
+        valid (np.ndarray): (N, K) valid flags.
+        max_people (int): at most this many persons are kept.
+
+    Returns:
+        np.ndarray: (N, ) bool.
+    """
+    has_keypoint = valid.any(axis=1)
+    return has_keypoint & (np.cumsum(has_keypoint) <= max_people)
+
+
 @KEYPOINT_CODECS.register_module()
 class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
     """HigherHRNet's codec: encodes keypoints into heatmaps at every output
@@ -83,8 +98,13 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
     aggregated heatmaps and tags into people by associative-embedding
     grouping.
 
+    With the defaults the targets are those of the official HigherHRNet
+    training (``tests/test_official_train_targets.py``; see
+    ``docs/training.md``).
+
     Note:
-        - persons: N (at most ``max_num_people`` are encoded); keypoints: K
+        - persons: N (all are drawn; the tags of at most ``max_num_people``
+          are trained); keypoints: K
         - resolution i: heatmap size (w_i, h_i); tag dimension: L
 
     Encoded:
@@ -101,7 +121,24 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
             resolution first.
         sigma (float): Gaussian sigma, in pixels of every resolution.
         tag_level (int): index of the resolution that predicts tags.
-        max_num_people (int): persons beyond this many are not encoded.
+        max_num_people (int): the tag loss sees the first this many persons
+            that have a keypoint on the tag map (the official array has room
+            for 30); the keypoints of later persons get valid flag 0. Every
+            person is drawn in the heatmaps.
+        flip_about (str): how a horizontally flipped sample (MMPose's
+            ``RandomFlip``, which mirrors the input about its last column,
+            ``w - 1``) is encoded:
+
+            - ``'output'`` (default, the official training): every output
+              resolution is mirrored about its own last column, ``w_i - 1``
+              (keypoints and masks), i.e. about ``(w_i - 1) * w / w_i`` in
+              input pixels. Flipped targets then sit ``1 - w_i / w`` pixels
+              of resolution i to the left of the flipped image's content
+              (0.75 at 1/4, 0.5 at 1/2).
+            - ``'input'``: the targets are those of the flipped input (the
+              mirror about ``w - 1``, scaled to each resolution), so flipped
+              and unflipped samples place a joint alike. See
+              ``docs/design.md``.
         decode_* : grouping settings, see :class:`AEGroupingConfig`.
     """
 
@@ -117,6 +154,7 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
                  sigma: float = 2.0,
                  tag_level: int = 0,
                  max_num_people: int = 30,
+                 flip_about: str = 'output',
                  decode_nms_kernel: int = 5,
                  decode_topk: int = 30,
                  decode_keypoint_thr: float = 0.1,
@@ -127,11 +165,16 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
                  decode_adjust: bool = True,
                  decode_refine: bool = True):
         super().__init__()
+        if flip_about not in ('output', 'input'):
+            raise ValueError('MultiResolutionAssociativeEmbedding: '
+                             "flip_about must be 'output' or 'input', got "
+                             f'{flip_about!r}')
         self.input_size = tuple(input_size)
         self.heatmap_sizes = [tuple(s) for s in heatmap_sizes]
         self.sigma = sigma
         self.tag_level = tag_level
         self.max_num_people = max_num_people
+        self.flip_about = flip_about
         self.grouping = AEGroupingConfig(
             nms_kernel=decode_nms_kernel,
             topk=decode_topk,
@@ -165,7 +208,7 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
             invalid_segs (list, optional): COCO segmentations (in original
                 image pixels) of crowd regions and persons without keypoints.
             warp_mat (np.ndarray, optional): (2, 3) original image -> input
-                affine; identity if None.
+                affine, before the flip; identity if None.
             ori_shape (tuple, optional): original image (h, w).
             flip, flip_direction: whether the input was flipped after the
                 affine (only horizontal flips are supported).
@@ -175,63 +218,80 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
         """
         if keypoints_visible is None:
             keypoints_visible = np.ones(keypoints.shape[:2], np.float32)
-        keypoints = keypoints[:self.max_num_people, :, :2]
-        keypoints_visible = keypoints_visible[:self.max_num_people]
+        # float64 as the official target generator: with power-of-two
+        # resolution ratios, scaling to a resolution is then exact
+        keypoints = keypoints[..., :2].astype(np.float64)
+        flip = self._is_flipped(flip, flip_direction)
+        image_mask = valid_region_mask(invalid_segs,
+                                       self._image_shape(ori_shape))
         heatmaps, masks = [], []
-        image_mask = self._valid_mask(invalid_segs, ori_shape)
         for level, size in enumerate(self.heatmap_sizes):
-            level_keypoints = keypoints * self._input_to_level(level)
             heatmaps.append(
-                gaussian_heatmaps(level_keypoints, keypoints_visible, size,
-                                  self.sigma))
-            masks.append(
-                self._level_mask(image_mask, level, warp_mat, flip,
-                                 flip_direction))
-        tag_keypoints = keypoints * self._input_to_level(self.tag_level)
+                gaussian_heatmaps(
+                    self._keypoints_at_level(keypoints, level, flip),
+                    keypoints_visible, size, self.sigma))
+            masks.append(self._level_mask(image_mask, level, warp_mat, flip))
         keypoint_indices = keypoint_flat_indices(
-            tag_keypoints, keypoints_visible,
-            self.heatmap_sizes[self.tag_level])
+            self._keypoints_at_level(keypoints, self.tag_level, flip),
+            keypoints_visible, self.heatmap_sizes[self.tag_level])
+        keypoint_indices[~first_people_with_keypoints(
+            keypoint_indices[..., 1], self.max_num_people)] = 0
         return dict(
             heatmaps=heatmaps,
             heatmap_mask=masks,
             keypoint_indices=keypoint_indices)
 
-    def _valid_mask(self, invalid_segs: Optional[list],
-                    ori_shape: Optional[Tuple[int, int]]) -> np.ndarray:
-        """(h, w) float mask of the original image: 0 on invalid regions."""
-        h, w = ori_shape[:2] if ori_shape is not None else \
-            self.input_size[::-1]
-        if not invalid_segs:
-            return np.ones((h, w), np.float32)
-        return 1 - rasterize_segmentations(invalid_segs, (h, w))
+    @staticmethod
+    def _is_flipped(flip: bool, flip_direction: Optional[str]) -> bool:
+        if flip and flip_direction not in (None, 'horizontal'):
+            raise ValueError('MultiResolutionAssociativeEmbedding supports '
+                             f'horizontal flips only, got {flip_direction!r}')
+        return bool(flip)
+
+    def _image_shape(self, ori_shape: Optional[Tuple[int, int]]
+                     ) -> Tuple[int, int]:
+        """(h, w) of the original image (the input's if unknown)."""
+        if ori_shape is not None:
+            return tuple(ori_shape[:2])
+        return self.input_size[::-1]
+
+    def _keypoints_at_level(self, keypoints: np.ndarray, level: int,
+                            flip: bool) -> np.ndarray:
+        """(N, K, 2) keypoints in pixels of resolution ``level``."""
+        scaled = keypoints * self._input_to_level(level)
+        if not flip or self.flip_about == 'input':
+            return scaled
+        # Undo RandomFlip's mirror about the input's w - 1, scale, then
+        # mirror about this resolution's w_i - 1 (the official flip).
+        unflipped_x = (self.input_size[0] - 1) - keypoints[..., 0]
+        width = self.heatmap_sizes[level][0]
+        scale_x = self._input_to_level(level)[0]
+        # evaluated as the official ``res - x - 1``, to the last bit
+        scaled[..., 0] = width - unflipped_x * scale_x - 1
+        return scaled
 
     def _level_mask(self, valid: np.ndarray, level: int,
-                    warp_mat: Optional[np.ndarray], flip: bool,
-                    flip_direction: Optional[str]) -> np.ndarray:
+                    warp_mat: Optional[np.ndarray], flip: bool) -> np.ndarray:
         """Valid-pixel mask (h_i, w_i) of resolution ``level``.
 
         As in the official code, the image's valid mask is warped straight to
-        that resolution (one affine: image -> input -> flip -> level) with
-        zero border and thresholded at 0.5, so pixels outside the image are
-        masked out too.
+        that resolution (image -> input -> level, one affine), so pixels
+        outside the image are masked out too. A flip is a column reversal of
+        that mask (``flip_about='output'``) or part of the affine
+        (``'input'``: image -> input -> mirror -> level).
         """
-        w, h = self.heatmap_sizes[level]
         matrix = np.eye(3)
         if warp_mat is not None:
             matrix[:2] = warp_mat
-        if flip:
-            if flip_direction not in (None, 'horizontal'):
-                raise ValueError('MultiResolutionAssociativeEmbedding '
-                                 'supports horizontal flips only, got '
-                                 f'{flip_direction!r}')
+        mirror_columns = flip and self.flip_about == 'output'
+        if flip and not mirror_columns:
             mirror = np.array([[-1, 0, self.input_size[0] - 1], [0, 1, 0],
                                [0, 0, 1]], np.float64)
             matrix = mirror @ matrix
         scale = np.diag([*self._input_to_level(level), 1.0])
-        matrix = (scale @ matrix)[:2]
-        warped = cv2.warpAffine(
-            valid, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-        return (warped > 0.5).astype(np.float32)
+        mask = warp_valid_mask(valid, (scale @ matrix)[:2],
+                               self.heatmap_sizes[level])
+        return mask[:, ::-1].copy() if mirror_columns else mask
 
     def decode(self, heatmaps: Union[np.ndarray, Tensor],
                tags: Union[np.ndarray, Tensor]
@@ -249,3 +309,12 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
         """
         grouped, scores = group_keypoints(heatmaps, tags, self.grouping)
         return grouped[..., :2], grouped[..., 2], scores
+
+    def batch_decode(self, batch_heatmaps: Tensor, batch_tags: Tensor) -> list:
+        """Decode a batch: heatmaps (B, K, H, W), tags (B, L*K, H, W) with
+        channel ``l * K + k``; per image the result of :meth:`decode`."""
+        K = batch_heatmaps.shape[1]
+        return [
+            self.decode(heatmaps, tags.unflatten(0, (-1, K)).permute(1, 2, 3, 0))
+            for heatmaps, tags in zip(batch_heatmaps, batch_tags)
+        ]

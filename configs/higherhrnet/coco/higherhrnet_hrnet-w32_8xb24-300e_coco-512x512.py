@@ -32,7 +32,10 @@ default_hooks = dict(
 # MMPose's tools/misc/browse_dataset.py)
 visualizer = dict(type='MultiResolutionPoseVisualizer')
 
-# codec settings: heatmaps at 1/4 and 1/2 of the input, sigma 2 at both
+# codec settings: heatmaps at 1/4 and 1/2 of the input, sigma 2 at both;
+# flipped samples encoded as the official training does (each output
+# resolution mirrored about its own last column; 'input' mirrors the input,
+# see docs/design.md)
 input_size = (512, 512)
 codec = dict(
     type='MultiResolutionAssociativeEmbedding',
@@ -41,6 +44,7 @@ codec = dict(
     sigma=2,
     tag_level=0,
     max_num_people=30,
+    flip_about='output',
     decode_nms_kernel=5,
     decode_topk=30,
     decode_keypoint_thr=0.1,
@@ -129,10 +133,15 @@ data_mode = 'bottomup'
 data_root = 'data/coco/'
 
 # pipelines
+# The official augmentation (RandomAffineTransform of the HigherHRNet code:
+# MAX_ROTATION 30, MIN/MAX_SCALE 0.75/1.5, 'short', MAX_TRANSLATE 40 = 0.2 of
+# the crop, integer shifts); sampling='mmpose' gives BottomupRandomAffine's
+# (see docs/training.md).
 train_pipeline = [
     dict(type='LoadImageOrReport', on_error='raise'),
     dict(
-        type='BottomupRandomAffine',
+        type='HigherHRNetRandomAffine',
+        sampling='official',
         input_size=input_size,
         shift_factor=0.2,
         scale_factor=(0.75, 1.5),

@@ -12,7 +12,10 @@ class MultiScalePoseDataPreprocessor(PoseDataPreprocessor):
     scale (each holding the batch's images); each becomes a normalised
     (B, 3, h_s, w_s) tensor, base scale first, which is what
     ``BottomupPoseEstimator.predict`` expects with ``multiscale_test``.
-    Other batches are handled by the parent unchanged.
+    Images of different sizes are padded to a common size per scale, so
+    every sample records its own input (h, w) per scale, before padding, as
+    ``scale_input_shapes``: the post-processing cuts each image's outputs
+    to it. Other batches are handled by the parent unchanged.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -20,6 +23,11 @@ class MultiScalePoseDataPreprocessor(PoseDataPreprocessor):
         if not inputs or not isinstance(inputs[0], (list, tuple)):
             return super().forward(data, training)
         per_scale = inputs
+        for i, sample in enumerate(data['data_samples']):
+            sample.set_metainfo(
+                dict(scale_input_shapes=[
+                    tuple(images[i].shape[-2:]) for images in per_scale
+                ]))
         normalised = [None] * len(per_scale)
         # The parent records the input shape in the metainfo; run the base
         # scale last so the metainfo describes it.

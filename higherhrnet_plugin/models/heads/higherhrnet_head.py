@@ -6,9 +6,7 @@ the official implementation, so official weights load after a prefix change.
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
-from mmengine.structures import InstanceData, PixelData
 from torch import Tensor, nn
 
 from mmpose.models.backbones.resnet import BasicBlock
@@ -16,7 +14,7 @@ from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
                                  OptSampleList, Predictions)
-from ..utils.test_time_aggregation import aggregate_test_outputs
+from ..postprocess import OutputLayout, TestOutputs, predict_people
 
 # ConvTranspose2d (padding, output_padding) that exactly doubles the size.
 _DECONV_PADDING = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
@@ -133,12 +131,13 @@ class HigherHRNetHead(BaseHead):
                              f'({num_deconvs + 1}), got {list(with_ae)}')
         self.in_channels = in_channels
         self.num_keypoints = num_keypoints
-        self.tag_dim = tag_dim
-        self.tag_per_keypoint = tag_per_keypoint
-        self.with_ae = list(with_ae)
+        self.layout = OutputLayout(num_keypoints, tag_dim, tag_per_keypoint,
+                                   tuple(with_ae))
         self.cat_output = _per_module(cat_output, num_deconvs, 'cat_output')
 
-        out_channels = [self._output_channels(ae) for ae in self.with_ae]
+        out_channels = [
+            self.layout.output_channels(i) for i in range(num_deconvs + 1)
+        ]
         feat_channels = [in_channels] + list(deconv_out_channels)
         self.final_layers = nn.ModuleList(
             nn.Conv2d(
@@ -160,16 +159,47 @@ class HigherHRNetHead(BaseHead):
 
         self.loss_module = MODELS.build(loss)
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder else None
+        self._check_contracts()
+
+    def _check_contracts(self) -> None:
+        """Fail at build time, naming both sides, where the head, its codec
+        and its loss disagree (they would fail, or silently train the wrong
+        thing, much later)."""
+        name = type(self).__name__
+        num_outputs = self.layout.num_outputs
+        with_ae = list(self.layout.with_ae)
+        weights = getattr(self.loss_module, 'heatmap_weights', None)
+        if weights is not None and len(weights) != num_outputs:
+            raise ValueError(
+                f'{name} has {num_outputs} outputs (with_ae={with_ae}) but '
+                f'its loss has {len(weights)} heatmap_weights {list(weights)}'
+                '; give one weight per output')
+        if self.decoder is None:
+            return
+        sizes = getattr(self.decoder, 'heatmap_sizes', None)
+        if sizes is not None and len(sizes) != num_outputs:
+            raise ValueError(
+                f'{name} has {num_outputs} outputs (with_ae={with_ae}) but '
+                f'the decoder codec has {len(sizes)} heatmap_sizes '
+                f'{[list(s) for s in sizes]}; give one size per output')
+        tag_level = getattr(self.decoder, 'tag_level', None)
+        if tag_level is not None and with_ae != [
+                i == tag_level for i in range(num_outputs)
+        ]:
+            raise ValueError(
+                f'{name} predicts tags on outputs '
+                f'{[i for i, a in enumerate(with_ae) if a]} (with_ae='
+                f'{with_ae}) but the codec makes tag targets for output '
+                f'{tag_level} only (tag_level={tag_level}); set with_ae to '
+                'True at tag_level and False elsewhere')
         # a keypoint order of the wrong length would fail only when decoding
         grouping = getattr(self.decoder, 'grouping', None)
         order = grouping.keypoint_order if grouping else None
-        if order is not None and len(order) != num_keypoints:
+        if order is not None and len(order) != self.num_keypoints:
             raise ValueError(
-                f'{type(self).__name__}: num_keypoints is {num_keypoints} '
-                f'but the decoder\'s decode_keypoint_order lists '
-                f'{len(order)} keypoints; make the codec match the head '
-                '(e.g. decode_keypoint_order=None for 14-keypoint '
-                'CrowdPose)')
+                f'{name}: num_keypoints is {self.num_keypoints} but the '
+                f"decoder's decode_keypoint_order lists {len(order)} "
+                'keypoints; make the codec match the head')
 
     def _check_num_keypoints(self, num_data_keypoints: int,
                              source: str) -> None:
@@ -180,13 +210,6 @@ class HigherHRNetHead(BaseHead):
                 f'keypoints (model.head.num_keypoints) but the data has '
                 f'{num_data_keypoints} keypoints ({source}); use a config '
                 'whose num_keypoints matches the dataset')
-
-    def _output_channels(self, with_ae: bool) -> int:
-        if not with_ae:
-            return self.num_keypoints
-        tags = self.num_keypoints * self.tag_dim if self.tag_per_keypoint \
-            else self.tag_dim
-        return self.num_keypoints + tags
 
     def forward(self, feats: Union[Tensor, Tuple[Tensor]]) -> List[Tensor]:
         """Run the head.
@@ -211,22 +234,10 @@ class HigherHRNetHead(BaseHead):
     def split_heatmaps_and_tags(
             self, outputs: List[Tensor]
     ) -> Tuple[List[Tensor], List[Optional[Tensor]]]:
-        """Split each output into heatmaps (B, K, h, w) and tags
-        (B, K*L, h, w), the latter ``None`` where the output has no tags.
-
-        With a shared tag map (``tag_per_keypoint=False``) the L channels are
-        repeated for every keypoint so tags are always (B, K*L, h, w), laid
-        out as channel ``l * K + k``.
-        """
-        K = self.num_keypoints
-        heatmaps, tags = [], []
-        for output, with_ae in zip(outputs, self.with_ae):
-            heatmaps.append(output[:, :K])
-            tag = output[:, K:] if with_ae else None
-            if tag is not None and not self.tag_per_keypoint:
-                tag = tag.repeat_interleave(K, dim=1)
-            tags.append(tag)
-        return heatmaps, tags
+        """Heatmaps (B, K, h, w) and tags (B, L*K, h, w) (None where an
+        output has no tags) of every output; see
+        :meth:`OutputLayout.split`."""
+        return self.layout.split(outputs)
 
     def loss(self,
              feats: Tuple[Tensor],
@@ -258,8 +269,11 @@ class HigherHRNetHead(BaseHead):
                 feats: Features,
                 batch_data_samples: OptSampleList,
                 test_cfg: ConfigType = {}) -> Predictions:
-        """Aggregate the outputs over resolutions, flip and scales, then
-        group keypoints into people.
+        """Run the head on every test view and group keypoints into people.
+
+        ``MultiScaleBottomupPoseEstimator`` runs the whole test through
+        :func:`predict_batch`; this is the path of MMPose's own
+        ``BottomupPoseEstimator``, which extracts the features itself.
 
         Args:
             feats: as ``BottomupPoseEstimator.predict`` passes them: a tuple
@@ -267,57 +281,43 @@ class HigherHRNetHead(BaseHead):
                 of those, one per scale (base scale first), with
                 ``multiscale_test``.
             batch_data_samples (List[PoseDataSample]): with metainfo
-                ``img_shape`` (the base-scale input size) and, for flip test,
-                ``flip_indices``.
-            test_cfg (dict): ``flip_test``, ``multiscale_test``,
-                ``align_corners`` (False), ``output_heatmaps`` (False).
+                ``img_shape`` (the base-scale input size), ``flip_indices``
+                for flip test, and, for batches of several images, the
+                padded ``batch_input_shape`` (MMPose's data preprocessor
+                sets it).
+            test_cfg (dict): ``flip_test``, ``multiscale_test`` and the
+                settings of :func:`predict_people`.
 
         Returns:
-            List[InstanceData] (and List[PixelData] with heatmaps (K, H, W)
-            and tags (K*L', H, W) if ``output_heatmaps``): keypoints
-            (N, K, 2) in base input pixels, keypoint_scores (N, K),
-            bbox_scores (N, ).
+            List[InstanceData] (and List[PixelData] with
+            ``output_heatmaps``): see :func:`predict_people`.
         """
-        if self.decoder is None:
-            raise RuntimeError(f'{type(self).__name__} needs a `decoder` '
-                               'config to predict')
-        flip_indices = batch_data_samples[0].metainfo.get('flip_indices')
-        if flip_indices is not None:
-            self._check_num_keypoints(len(flip_indices),
-                                      "flip_indices of the dataset's metainfo")
         flip_test = test_cfg.get('flip_test', False)
         per_scale = feats if test_cfg.get('multiscale_test', False) else [
             feats
         ]
-        per_scale = [list(f) if flip_test else [f] for f in per_scale]
-        heatmaps, tags = aggregate_test_outputs(
-            [[self.split_heatmaps_and_tags(self.forward(f)) for f in views]
-             for views in per_scale],
-            base_size=batch_data_samples[0].metainfo['img_shape'],
-            flip_indices=batch_data_samples[0].metainfo.get('flip_indices'),
-            align_corners=test_cfg.get('align_corners', False))
+        outputs = [[self.forward(f) for f in (views if flip_test else [views])]
+                   for views in per_scale]
+        return predict_people(outputs,
+                              _padded_shapes(outputs, batch_data_samples),
+                              batch_data_samples, self.layout, self.decoder,
+                              test_cfg)
 
-        preds = []
-        K = self.num_keypoints
-        for hm, tag, data_sample in zip(heatmaps, tags, batch_data_samples):
-            if data_sample.metainfo.get('load_error'):
-                # the image could not be loaded (see LoadImageOrReport):
-                # no people rather than guesses on a blank image
-                keypoints = np.zeros((0, K, 2), dtype=np.float32)
-                scores = np.zeros((0, K), dtype=np.float32)
-                instance_scores = np.zeros((0, ), dtype=np.float32)
-            else:
-                keypoints, scores, instance_scores = self.decoder.decode(
-                    hm, tag)
-            preds.append(
-                InstanceData(
-                    keypoints=keypoints,
-                    keypoint_scores=scores,
-                    bbox_scores=instance_scores))
-        if test_cfg.get('output_heatmaps', False):
-            fields = [
-                PixelData(heatmaps=hm, tags=tag.permute(3, 0, 1, 2).flatten(
-                    0, 1)) for hm, tag in zip(heatmaps, tags)
-            ]
-            return preds, fields
-        return preds
+
+def _padded_shapes(outputs: TestOutputs,
+                   batch_data_samples) -> List[Tuple[int, int]]:
+    """(h, w) of the network input per scale, from the base scale's padded
+    ``batch_input_shape`` and the output sizes (the network's stride is the
+    same at every scale)."""
+    meta = batch_data_samples[0].metainfo
+    base = meta.get('batch_input_shape')
+    if base is None:
+        if len(batch_data_samples) > 1:
+            raise ValueError('a batch of several images needs '
+                             '`batch_input_shape` in the metainfo (MMPose\'s '
+                             'data preprocessors set it)')
+        base = meta['img_shape']
+    first = outputs[0][0][0].shape[-2:]
+    stride = (base[0] / first[0], base[1] / first[1])
+    return [(round(views[0][0].shape[-2] * stride[0]),
+             round(views[0][0].shape[-1] * stride[1])) for views in outputs]
