@@ -1,8 +1,8 @@
 """Reading checkpoint files safely.
 
 :func:`load_checkpoint_file` is the one function through which the plugin
-reads ``.pth`` files: the converter, :func:`~higherhrnet_plugin.apis.init_model`
-and every tool use it, and MMEngine's local checkpoint loader is replaced by
+reads ``.pth`` files: the converter,
+:func:`~higherhrnet_plugin.apis.init_model` and every tool use it, and MMEngine's local checkpoint loader is replaced by
 it where that one would unpickle arbitrary objects (see
 :mod:`higherhrnet_plugin._compat`, fix 4) — so ``--resume``,
 ``mim test --checkpoint`` and ``mmpose.apis.init_model`` use it too.
