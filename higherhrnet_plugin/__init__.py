@@ -8,6 +8,7 @@ from . import _compat
 
 _compat.apply()
 
-from . import codecs, datasets, models  # noqa: E402,F401  (registers modules)
+from . import (codecs, datasets, models,  # noqa: E402,F401  (registers)
+               visualization)
 
 __version__ = '0.1.0'

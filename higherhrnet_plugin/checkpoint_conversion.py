@@ -31,7 +31,6 @@ Example:
 import hashlib
 import os
 import os.path as osp
-import pickle
 import re
 import time
 from collections import OrderedDict
@@ -40,6 +39,9 @@ from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
+
+from .apis.checkpoint import (CheckpointError, RefusedCheckpointError,
+                              describe_load_error, load_checkpoint_file)
 
 __all__ = [
     'CheckpointConversionError', 'ConversionResult', 'LAYOUTS',
@@ -82,25 +84,8 @@ PathLike = Union[str, 'os.PathLike[str]']
 ShapeMap = Mapping[str, Tuple[int, ...]]
 
 
-class CheckpointConversionError(ValueError):
-    """A checkpoint cannot be read, converted or loaded into the model.
-
-    Args:
-        message (str): What went wrong; names the offending keys.
-        source (str, optional): The source checkpoint file. When given it
-            is prepended to the message.
-        keys (Sequence[str]): All offending keys (the message lists at most
-            :data:`MAX_LISTED_KEYS` of each kind).
-    """
-
-    def __init__(self,
-                 message: str,
-                 source: Optional[str] = None,
-                 keys: Sequence[str] = ()):
-        self.source = source
-        self.keys = list(keys)
-        self.reason = message
-        super().__init__(f'{source}: {message}' if source else message)
+#: Every failure of this module (the plugin's one checkpoint error class).
+CheckpointConversionError = CheckpointError
 
 
 @dataclass
@@ -148,29 +133,23 @@ def _root(key: str) -> str:
     return key.split('.', 1)[0]
 
 
-def _weights_only_reason(message: str) -> str:
-    """Extract the WeightsUnpickler's one-line reason from torch's message."""
-    match = re.search(r'WeightsUnpickler error: ([^\n]*?)(?: was not an|\n|$)',
-                      message)
-    return match.group(1).strip() if match else message.splitlines()[0]
-
-
 def load_source_state_dict(
         path: PathLike,
         trust_source: bool = False) -> 'OrderedDict[str, Tensor]':
     """Read a checkpoint file and return its state dict.
 
-    The file is read with ``torch.load(path, map_location='cpu',
-    weights_only=True)``, so it cannot run code. The state dict may be the
-    whole file or nested under ``state_dict`` (or ``model``); ``module.``
-    prefixes (``DataParallel``) are removed. See :func:`extract_state_dict`.
+    The file is read weights-only by
+    :func:`~higherhrnet_plugin.apis.load_checkpoint_file` (tensors, plain
+    containers, numbers and the numpy / MMEngine types of MMEngine
+    checkpoints), so it cannot run code. The state dict may be the whole file
+    or nested under ``state_dict`` (or ``model``); ``module.`` prefixes
+    (``DataParallel``) are removed. See :func:`extract_state_dict`.
 
     Args:
         path (str | PathLike): The checkpoint file.
         trust_source (bool): Fall back to ``weights_only=False`` (full
             unpickling, which CAN RUN ARBITRARY CODE) when the file holds
-            Python objects besides tensors and plain containers, e.g. numpy
-            scalars in its ``meta``. Only for files from a trusted source.
+            other Python objects. Only for files from a trusted source.
             Defaults to False.
 
     Returns:
@@ -179,41 +158,21 @@ def load_source_state_dict(
 
     Raises:
         CheckpointConversionError: If the file is missing, unreadable,
-            truncated or corrupt, or holds no state dict.
+            truncated or corrupt, holds objects a weights-only load refuses
+            (without ``trust_source``), or holds no state dict.
     """
     source = os.fspath(path)
-    if not osp.exists(source):
-        raise CheckpointConversionError('no such file', source)
-    if osp.isdir(source):
-        raise CheckpointConversionError(
-            'is a directory, expected a checkpoint file', source)
-    if osp.getsize(source) == 0:
-        raise CheckpointConversionError(
-            'the file is empty (0 bytes), not a checkpoint', source)
     try:
-        obj = torch.load(source, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        message = str(err)
-        foreign = _foreign_format(source)
-        if foreign:
-            raise CheckpointConversionError(foreign, source) from None
-        if 'Weights only load failed' not in message:
-            raise CheckpointConversionError(
-                'not a PyTorch checkpoint, or the file is corrupt '
-                f'(unpickling failed: {message.splitlines()[0]})',
-                source) from None
+        obj = load_checkpoint_file(source, map_location='cpu')
+    except CheckpointError as err:
+        if not isinstance(err, RefusedCheckpointError):
+            raise
         if not trust_source:
-            raise CheckpointConversionError(
-                'cannot be read safely with torch.load(weights_only=True) '
-                f'({_weights_only_reason(message)}): the file is truncated '
-                'or corrupt, or it stores Python objects other than tensors '
-                'and plain containers. If the file comes from a source you '
-                'trust, retry with trust_source=True (--trust-source), which '
+            raise RefusedCheckpointError(
+                f'{err.reason}. If the file comes from a source you trust, '
+                'retry with trust_source=True (--trust-source), which '
                 'unpickles it fully and can run code', source) from None
         obj = _load_unsafe(source)
-    except Exception as err:  # zip reader, EOF, bad magic number, ...
-        raise CheckpointConversionError(_describe_load_error(err, source),
-                                        source) from None
     return extract_state_dict(obj, source)
 
 
@@ -222,44 +181,8 @@ def _load_unsafe(source: str):
     try:
         return torch.load(source, map_location='cpu', weights_only=False)
     except Exception as err:
-        raise CheckpointConversionError(_describe_load_error(err, source),
+        raise CheckpointConversionError(describe_load_error(err, source),
                                         source) from None
-
-
-#: How PyTorch checkpoints start: a zip archive (torch >= 1.6) or a pickle
-#: (the legacy format).
-_CHECKPOINT_MAGIC = (b'PK\x03\x04', b'\x80')
-
-
-def _describe_load_error(err: Exception, source: str) -> str:
-    """A one-line explanation of a ``torch.load`` failure."""
-    # First sentence of the first line; torch's zip reader errors go on
-    # with advice about internal details.
-    first_line = (str(err).strip().splitlines() or [''])[0]
-    first_line = first_line.split('. ')[0].rstrip('.')
-    if len(first_line) > 160:
-        first_line = first_line[:157] + '...'
-    detail = f'{type(err).__name__}: {first_line}' if first_line else \
-        type(err).__name__
-    if isinstance(err, OSError) and not isinstance(err, EOFError):
-        return f'cannot read the file ({detail})'
-    foreign = _foreign_format(source)
-    if foreign:
-        return f'{foreign}; torch.load: {detail}'
-    return f'the checkpoint file is truncated or corrupt ({detail})'
-
-
-def _foreign_format(source: str) -> Optional[str]:
-    """Say so if ``source`` does not start like a PyTorch checkpoint."""
-    try:
-        with open(source, 'rb') as f:
-            head = f.read(8)
-    except OSError:
-        return None
-    if head and not head.startswith(_CHECKPOINT_MAGIC):
-        return ('not a PyTorch checkpoint: the file is neither a zip archive '
-                f'nor a pickle (it starts with {head!r})')
-    return None
 
 
 def extract_state_dict(

@@ -1,6 +1,10 @@
-"""Shared test helpers: locating ../shared and building models from configs."""
+"""Shared test helpers: locating ../shared, building models from configs,
+loading tools, the converted official tiny checkpoint."""
+import importlib.util
 import os
 from pathlib import Path
+
+import pytest
 
 import higherhrnet_plugin  # noqa: F401  (registers modules, applies shims)
 from higherhrnet_plugin.testing import SHARED_ROOT, shared_path  # noqa: F401
@@ -23,3 +27,24 @@ def build_model(config_path, **cfg_options):
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return MODELS.build(cfg.model)
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        f'_hhr_tool_{name}', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def converted_tiny(tmp_path_factory):
+    """The official tiny fixture, converted for the tiny config (real
+    weights, MMPose 1.x layout)."""
+    from higherhrnet_plugin.checkpoint_conversion import (
+        convert_checkpoint, save_converted_checkpoint)
+    src = shared_path('fixtures', 'official_tiny_higherhrnet.pth')
+    result = convert_checkpoint(src, config=str(TINY_CONFIG))
+    return Path(save_converted_checkpoint(
+        result, tmp_path_factory.mktemp('ckpt') / 'tiny_mmpose.pth'))

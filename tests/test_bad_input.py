@@ -10,7 +10,6 @@ untrained model (head conv weights ~N(0, 0.001)) stands in for a model that
 finds nobody.
 """
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import REPO, TINY_CONFIG, build_model, shared_path
+from .conftest import REPO, TINY_CONFIG, build_model, load_tool, shared_path
 
 COCO_IMAGES = ('000000000785.jpg', '000000040083.jpg', '000000196141.jpg',
                '000000197388.jpg')
@@ -45,17 +44,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_hhr_tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def demo():
-    return _load_tool('demo')
+    return load_tool('demo')
 
 
 @pytest.fixture(scope='module')
@@ -63,7 +54,7 @@ def converted(tmp_path_factory):
     """The official tiny fixture, converted once by the converter CLI."""
     src = shared_path('fixtures', 'official_tiny_higherhrnet.pth')
     dst = tmp_path_factory.mktemp('ckpt') / 'tiny_mmpose.pth'
-    code = _load_tool('convert_checkpoint').main(
+    code = load_tool('convert_checkpoint').main(
         [str(src), str(dst), '--config', str(TINY_CONFIG)])
     assert code == 0 and dst.is_file()
     return dst
@@ -560,7 +551,7 @@ def test_converter_cli_names_bad_checkpoint(converted, tmp_path, capsys,
         src = _truncated(converted, tmp_path / 'truncated.pth')
         fragment = 'truncated or corrupt'
     dst = tmp_path / 'out.pth'
-    code = _load_tool('convert_checkpoint').main(
+    code = load_tool('convert_checkpoint').main(
         [str(src), str(dst), '--config', str(TINY_CONFIG)])
     stderr = capsys.readouterr().err
     assert code == 1

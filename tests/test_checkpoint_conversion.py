@@ -413,8 +413,10 @@ def test_checkpoint_of_unrelated_model(tmp_path):
     assert_names(err.value, src, 'not a HigherHRNet checkpoint', "'0.weight'")
 
 
-def test_pickled_objects_need_trust(tmp_path, official_tiny, tiny_model,
-                                    converted_official):
+def test_numpy_meta_loads_weights_only(tmp_path, official_tiny, tiny_model,
+                                      converted_official):
+    """MMPose 0.x checkpoints keep numpy scalars in their meta: the
+    weights-only allowlist covers them, no trust needed."""
     src = tmp_path / 'with_numpy_meta.pth'
     torch.save(
         {
@@ -425,9 +427,24 @@ def test_pickled_objects_need_trust(tmp_path, official_tiny, tiny_model,
                 }
             }
         }, src)
+    result = convert_checkpoint(src, model=tiny_model)
+    assert result.layout == 'mmpose0x'
+    assert_same_state_dict(result.state_dict, converted_official)
+
+
+def test_pickled_objects_need_trust(tmp_path, official_tiny, tiny_model,
+                                    converted_official):
+    import argparse
+    src = tmp_path / 'with_namespace.pth'
+    torch.save(
+        {
+            'state_dict': to_mmpose0x(official_tiny),
+            'args': argparse.Namespace(lr=0.1)
+        }, src)
     with pytest.raises(CheckpointConversionError) as err:
         convert_checkpoint(src)
-    assert_names(err.value, src, 'weights_only=True', '--trust-source')
+    assert_names(err.value, src, 'refused to unpickle argparse.Namespace',
+                 '--trust-source')
     result = convert_checkpoint(src, model=tiny_model, trust_source=True)
     assert result.layout == 'mmpose0x'
     assert_same_state_dict(result.state_dict, converted_official)

@@ -1,8 +1,10 @@
-"""The environment fixes of higherhrnet_plugin._compat."""
+"""The environment fixes of higherhrnet_plugin._compat: each one is applied
+exactly where its probe finds the environment lacking."""
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from higherhrnet_plugin import _compat
 
@@ -29,26 +31,78 @@ def test_a_compiled_mmcv_op_still_fails_clearly_with_mmcv_lite():
         ext_module.nms(None, None, iou_threshold=0.5)
 
 
+def test_each_fix_is_applied_exactly_where_needed():
+    from mmengine.utils.dl_utils import mmcv_full_available
+    from torchvision.extension import _has_ops
+    applied = _compat.applied()
+    assert applied['mmcv'] is not mmcv_full_available()
+    assert applied['torchvision'] is not _has_ops()
+    assert applied['distributed'] is not torch.cuda.is_available()
+    # MMEngine 0.10.7's loader either unpickles everything (torch < 2.6) or
+    # cannot read its own checkpoints (torch >= 2.6): replaced on both
+    assert applied['mmengine_loader'] is True
+    assert applied['torch_allowlist'] is \
+        _compat.torch_accepts_mmengine_allowlist()
+
+
 def test_mmengine_loads_its_own_checkpoints(tmp_path):
     import numpy as np
-    import torch
     from mmengine.logging import HistoryBuffer
     from mmengine.runner.checkpoint import _load_checkpoint
     path = tmp_path / 'ckpt.pth'
     torch.save(dict(meta=dict(sigmas=np.ones(3)),
                     message_hub=dict(buf=HistoryBuffer()),
                     state_dict=dict(w=torch.ones(2))), path)
-    # plain torch refuses it (weights-only default) ...
-    with pytest.raises(Exception):
-        torch.load(path)
-    # ... MMEngine's loader, as fixed, reads it
     loaded = _load_checkpoint(str(path), map_location='cpu')
     assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+    assert len(loaded['message_hub']['buf']._log_history) == 0
 
 
-def test_apply_is_idempotent_and_checks_before_fixing():
-    import torchvision  # noqa: F401
+def test_the_canary_probe_tells_unsafe_loaders(monkeypatch):
+    from mmengine.runner import checkpoint
+
+    from higherhrnet_plugin.apis import load_checkpoint_file
+
+    def unsafe(filename, map_location):
+        return torch.load(filename, map_location=map_location,
+                          weights_only=False)
+
+    monkeypatch.setattr(checkpoint, 'load_from_local', unsafe)
+    assert _compat._mmengine_loader_is_unsafe_or_fails()
+    assert _compat._canary['fired']
+    # a loader that is safe and reads MMEngine's checkpoints by itself
+    # (torch needing no allowlist) is left alone
+    monkeypatch.setattr(checkpoint, 'load_from_local', load_checkpoint_file)
+    monkeypatch.setattr(_compat, '_probes', {})
+    assert not _compat._mmengine_loader_is_unsafe_or_fails()
+    assert not _compat._canary['fired']
+
+
+def test_apply_is_idempotent():
+    before = _compat.applied()
     _compat.apply()
     _compat.apply()
-    # torchvision is imported by now, so there is nothing left to fix there
-    assert not _compat._torchvision_ops_missing()
+    assert _compat.applied() == before
+
+
+def test_ddp_wrapper_accepts_cpu_modules_with_device_ids():
+    """MMEngine passes device_ids=[LOCAL_RANK]; DDP rejects it for a CPU
+    module unless fix 5 drops it (single process, gloo)."""
+    if torch.cuda.is_available():
+        pytest.skip('CUDA is usable: fix 5 not applied')
+    import socket
+
+    import torch.distributed as dist
+    from mmengine.model.wrappers import MMDistributedDataParallel
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=0, world_size=1)
+    try:
+        wrapped = MMDistributedDataParallel(
+            module=torch.nn.Linear(2, 2), device_ids=[0],
+            broadcast_buffers=False)
+        assert wrapped.device_ids is None
+    finally:
+        dist.destroy_process_group()

@@ -18,13 +18,8 @@ IMAGE = ('data', 'coco', '000000000785.jpg')
 
 
 @pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    from higherhrnet_plugin.checkpoint_conversion import (
-        convert_checkpoint, save_converted_checkpoint)
-    src = shared_path('fixtures', 'official_tiny_higherhrnet.pth')
-    result = convert_checkpoint(src, config=str(TINY_CONFIG))
-    return save_converted_checkpoint(
-        result, tmp_path_factory.mktemp('ckpt') / 'tiny.pth')
+def checkpoint(converted_tiny):
+    return converted_tiny
 
 
 def _load_config(**test_cfg):

@@ -69,7 +69,9 @@ from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.utils import get_installed_path
-from mmpose.apis import inference_bottomup, init_model
+from mmpose.apis import inference_bottomup
+
+from higherhrnet_plugin.apis import init_model
 
 from higherhrnet_plugin.apis import network_inputs
 
@@ -227,10 +229,10 @@ def load_config(spec: ModelSpec) -> Config:
 
 
 def build_model(spec: ModelSpec):
-    """``init_model`` on CPU; random weights unless the spec has a checkpoint
-    (init_model does not run ``init_weights``: PyTorch's default init)."""
+    """The plugin's strict ``init_model`` on CPU; random weights unless the
+    spec has a checkpoint (PyTorch's default init, no ``init_weights``)."""
     torch.manual_seed(0)
-    return init_model(load_config(spec), spec.checkpoint, device='cpu')
+    return init_model(load_config(spec), spec.checkpoint)
 
 
 def native_input_size(model) -> tuple:

@@ -68,13 +68,16 @@ def main(argv=None) -> int:
         import numpy as np
         import onnxruntime as ort
         import torch
-        from mmpose.apis import init_model
 
+        from higherhrnet_plugin.apis import CheckpointError, init_model
         from higherhrnet_plugin.deploy import export_onnx
 
         torch.set_num_threads(args.threads)
-        model = init_model(args.config, args.checkpoint, device='cpu')
-        model.eval()
+        try:  # strict; random weights only without --checkpoint
+            model = init_model(args.config, args.checkpoint)
+        except CheckpointError as err:
+            print(f'benchmark_onnx: error: {err}', file=sys.stderr)
+            return 1
         h, w = args.shape
         onnx_file = args.onnx
         tmp = None
@@ -83,7 +86,7 @@ def main(argv=None) -> int:
             onnx_file = osp.join(tmp.name, 'model.onnx')
             start = time.time()
             export_onnx(model, onnx_file, input_shape=(1, 3, h, w))
-            print(f'export (dynamo): {time.time() - start:.1f} s')
+            print(f'export: {time.time() - start:.1f} s')
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads

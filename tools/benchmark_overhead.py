@@ -112,9 +112,9 @@ def main(argv=None) -> int:
     import cv2
     import torch
     from mmengine.config import Config
-    from mmpose.apis import inference_bottomup, init_model
+    from mmpose.apis import inference_bottomup
 
-    from higherhrnet_plugin.apis import fuse_conv_bn
+    from higherhrnet_plugin.apis import fuse_conv_bn, init_model
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)

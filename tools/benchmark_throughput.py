@@ -82,9 +82,8 @@ def main(argv=None) -> int:
     import higherhrnet_plugin  # noqa: F401  (first: registers modules)
     import torch
     from mmengine.config import Config
-    from mmpose.apis import init_model
-
-    from higherhrnet_plugin.apis import fuse_conv_bn, inference_bottomup_batch
+    from higherhrnet_plugin.apis import (fuse_conv_bn,
+                                         inference_bottomup_batch, init_model)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)

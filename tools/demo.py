@@ -175,14 +175,11 @@ def collect_inputs(path: str, summary: Summary) -> List[Tuple[str, str]]:
 
 
 def load_model(args):
-    """init_model without weights, then the checkpoint with strict checks
-    (MMEngine's loader only warns about a checkpoint of another model)."""
+    """The model with the checkpoint's weights, loaded strictly (MMPose's
+    init_model only warns about a checkpoint of another model)."""
     from mmengine.config import DictAction
-    from mmpose.apis import init_model
 
-    from higherhrnet_plugin.checkpoint_conversion import (
-        CheckpointConversionError, check_state_dict, convert_state_dict,
-        detect_layout, load_source_state_dict)
+    from higherhrnet_plugin.apis import CheckpointError, init_model
 
     if not osp.isfile(args.config):
         raise DemoError(f'{args.config}: config file not found')
@@ -193,28 +190,13 @@ def load_model(args):
         action(None, namespace, args.cfg_options)
         cfg_options = namespace.cfg_options
     try:
-        model = init_model(args.config, None, device=args.device,
+        model = init_model(args.config, args.checkpoint, device=args.device,
                            cfg_options=cfg_options)
+    except CheckpointError as err:
+        raise DemoError(str(err)) from err
     except Exception as err:
         raise DemoError(f'{args.config}: cannot build the model '
                         f'({_first_line(err)})') from err
-    try:
-        # Full unpickling for MMPose-trained checkpoints, as init_model
-        # itself does: only use checkpoints you trust.
-        state_dict = load_source_state_dict(args.checkpoint,
-                                            trust_source=True)
-        layout = detect_layout(state_dict, args.checkpoint)
-        state_dict = convert_state_dict(state_dict, layout, args.checkpoint)
-        state_dict, _ = check_state_dict(
-            state_dict,
-            model,
-            args.checkpoint,
-            layout,
-            reference_name=f'the model of {args.config}')
-        model.load_state_dict(state_dict, strict=True)
-    except CheckpointConversionError as err:
-        raise DemoError(str(err)) from err
-    model.eval()
     if args.fuse_conv_bn:
         from higherhrnet_plugin.apis import fuse_conv_bn
         fuse_conv_bn(model)

@@ -27,7 +27,8 @@ def parse_args(argv=None):
         'dynamic batch / height / width.')
     parser.add_argument('config', help='plugin config file')
     parser.add_argument('checkpoint', help='checkpoint file (MMPose 1.x '
-                        'layout, e.g. from tools/convert_checkpoint.py)')
+                        'layout, or an official / MMPose 0.x checkpoint, '
+                        'converted in memory); must match the config')
     parser.add_argument('out', help='output .onnx file')
     parser.add_argument(
         '--shape',
@@ -41,7 +42,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--legacy-exporter',
         action='store_true',
-        help='use the deprecated TorchScript exporter (dynamo=False) '
+        help='use the TorchScript exporter (dynamo=False; the only one on '
+        'torch < 2.5, deprecated on recent torch) '
         'instead of the torch.export-based one')
     parser.add_argument(
         '--check',
@@ -116,19 +118,20 @@ def run(args) -> None:
         warnings.simplefilter('ignore')
         import higherhrnet_plugin  # noqa: F401  (registers modules)
         from mmengine.config import Config
-        from mmpose.apis import init_model
 
+        from higherhrnet_plugin.apis import init_model
         from higherhrnet_plugin.deploy import export_onnx
-        from higherhrnet_plugin.deploy.onnx_export import DEFAULT_OPSET
+        from higherhrnet_plugin.deploy.onnx_export import (
+            DEFAULT_OPSET, dynamo_exporter_available)
 
         cfg = Config.fromfile(args.config)
         print(f'config:  {args.config}')
-        model = init_model(cfg, args.checkpoint, device='cpu')
+        model = init_model(cfg, args.checkpoint)  # strict, weights only
         print(f'weights: {args.checkpoint}')
         h, w = args.shape or _default_shape(cfg)
         opset = args.opset or DEFAULT_OPSET
-        exporter = 'torchscript (legacy)' if args.legacy_exporter else \
-            'dynamo (torch.export)'
+        dynamo = not args.legacy_exporter and dynamo_exporter_available()
+        exporter = 'dynamo (torch.export)' if dynamo else 'torchscript'
         print(f'export:  {exporter}, opset {opset}, traced at 1x3x{h}x{w}, '
               'dynamic batch/height/width ...', flush=True)
         start = time.time()
@@ -137,7 +140,7 @@ def run(args) -> None:
             args.out,
             input_shape=(1, 3, h, w),
             opset=opset,
-            dynamo=not args.legacy_exporter)
+            dynamo=dynamo)
         print(f'         done in {time.time() - start:.1f} s')
         print(f'saved:   {osp.abspath(args.out)}')
         if args.check:
@@ -147,8 +150,10 @@ def run(args) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     prog = osp.basename(sys.argv[0]) if argv is None else 'export_onnx'
+    from higherhrnet_plugin.apis import CheckpointError
     from higherhrnet_plugin.utils import run_cli
-    return run_cli(prog, lambda: run(args), args.debug, (CliError, ))
+    return run_cli(prog, lambda: run(args), args.debug,
+                   (CliError, CheckpointError))
 
 
 if __name__ == '__main__':

@@ -276,9 +276,11 @@ def draw_predictions(cfg, checkpoint: str, images: List[Path],
     """
     import mmcv
     import numpy as np
-    from mmpose.apis import inference_bottomup, init_model
+    from mmpose.apis import inference_bottomup
     from mmpose.registry import VISUALIZERS
-    model = init_model(cfg, checkpoint, device='cpu')
+
+    from .model import init_model
+    model = init_model(cfg, checkpoint)  # strict, weights only
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.set_dataset_meta(model.dataset_meta)
     drawn, people = [], []

@@ -10,14 +10,18 @@ associative-embedding grouping stay in Python and are the plugin's own
 functions (see :mod:`higherhrnet_plugin.deploy.onnx_inference`).
 
 Exporter: ``torch.onnx.export(dynamo=True)`` (the default of torch >= 2.9,
-based on ``torch.export``; it needs ``onnxscript``) with ``dynamic_shapes``.
-The legacy TorchScript exporter (``dynamo=False`` with ``dynamic_axes``) also
-produces a correct dynamic-size graph for this model, but it is deprecated
-and warns on every call; it is kept as a fallback. See docs/export.md.
+based on ``torch.export``; it needs ``onnxscript``) with ``dynamic_shapes``,
+where torch has it (:func:`dynamo_exporter_available`). The TorchScript
+exporter (``dynamo=False`` with ``dynamic_axes``) also produces a correct
+dynamic-size graph for this model; it is deprecated on recent torch (it warns
+on every call) and the only one on torch < 2.5 (e.g. torch 2.1, whose
+``torch.export`` lacks ``Dim``). See docs/export.md.
 """
+import importlib.util
+import inspect
 import os
 import os.path as osp
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -46,11 +50,36 @@ def network_output_names(num_outputs: int) -> List[str]:
     return [f'output{i}' for i in range(num_outputs)]
 
 
+def dynamo_exporter_available() -> bool:
+    """Whether this torch has what the dynamo exporter needs here:
+    ``torch.onnx.export(dynamo=...)``, ``torch.export.Dim`` (dynamic shapes)
+    and the ``onnxscript`` package."""
+    export = getattr(torch, 'export', None)
+    return (hasattr(export, 'Dim') and _export_takes_dynamo()
+            and importlib.util.find_spec('onnxscript') is not None)
+
+
+def _export_takes_dynamo() -> bool:
+    """``torch.onnx.export`` has the ``dynamo`` switch (torch >= 2.5)."""
+    return 'dynamo' in inspect.signature(torch.onnx.export).parameters
+
+
+def _choose_exporter(dynamo: Optional[bool]) -> bool:
+    available = dynamo_exporter_available()
+    if dynamo and not available:
+        raise RuntimeError(
+            'the dynamo ONNX exporter needs torch >= 2.5 (torch.export.Dim, '
+            'torch.onnx.export(dynamo=...)) and onnxscript; this is torch '
+            f'{torch.__version__}: use the TorchScript exporter '
+            '(dynamo=False, tools/export_onnx.py --legacy-exporter)')
+    return available if dynamo is None else dynamo
+
+
 def export_onnx(model: nn.Module,
                 out_file: str,
                 input_shape: Sequence[int] = (1, 3, 512, 512),
                 opset: int = DEFAULT_OPSET,
-                dynamo: bool = True,
+                dynamo: Optional[bool] = None,
                 check: bool = True) -> str:
     """Export backbone + head of a HigherHRNet model to ``out_file``.
 
@@ -64,8 +93,10 @@ def export_onnx(model: nn.Module,
             must be multiples of 32.
         opset (int): ONNX opset. Defaults to 18 (the dynamo exporter's
             native opset; lower ones go through ONNX's version converter).
-        dynamo (bool): use the ``torch.export``-based exporter (default) or
-            the legacy TorchScript one.
+        dynamo (bool, optional): use the ``torch.export``-based exporter
+            (True) or the TorchScript one (False). Default (None): the dynamo
+            exporter where :func:`dynamo_exporter_available`, else
+            TorchScript.
         check (bool): run ``onnx.checker`` on the written file.
 
     Returns:
@@ -78,6 +109,7 @@ def export_onnx(model: nn.Module,
     if H % 32 or W % 32:
         raise ValueError(f'input height and width must be multiples of 32, '
                          f'got {H}x{W}')
+    dynamo = _choose_exporter(dynamo)
     network = _Network(model)
     was_training = model.training
     network.eval()
@@ -110,10 +142,12 @@ def export_onnx(model: nn.Module,
             axes = {INPUT_NAME: {0: 'batch', 2: 'height', 3: 'width'}}
             for i, name in enumerate(output_names):
                 axes[name] = {0: 'batch', 2: f'height{i}', 3: f'width{i}'}
+            # older torch has only this exporter, and no switch for it
+            switch = dict(dynamo=False) if _export_takes_dynamo() else {}
             torch.onnx.export(
                 network, (dummy, ),
                 out_file,
-                dynamo=False,
+                **switch,
                 input_names=[INPUT_NAME],
                 output_names=output_names,
                 opset_version=opset,

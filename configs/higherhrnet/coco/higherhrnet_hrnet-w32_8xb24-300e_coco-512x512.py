@@ -28,6 +28,10 @@ auto_scale_lr = dict(base_batch_size=192)
 default_hooks = dict(
     checkpoint=dict(save_best='coco/AP', rule='greater', interval=50))
 
+# MMPose's visualiser, also drawing the targets of every resolution (e.g. in
+# MMPose's tools/misc/browse_dataset.py)
+visualizer = dict(type='MultiResolutionPoseVisualizer')
+
 # codec settings: heatmaps at 1/4 and 1/2 of the input, sigma 2 at both;
 # flipped samples encoded as the official training does (each output
 # resolution mirrored about its own last column; 'input' mirrors the input,
