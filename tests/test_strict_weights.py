@@ -161,14 +161,13 @@ def test_benchmark_onnx_refuses_another_model(other_model, capsys):
 
 def test_quickstart_draws_with_strict_weights(official, other_model,
                                               tmp_path):
-    quickstart = load_tool('quickstart')
-    image = str(shared_path(*IMAGE))
     from mmengine.config import Config
+
+    from higherhrnet_plugin.apis.quickstart import draw_predictions
+    image = shared_path(*IMAGE)
     cfg = Config.fromfile(str(TINY_CONFIG))
     cfg.model.head.decoder.decode_topk = 5
-    quickstart.draw_prediction(cfg, str(official), image,
-                               tmp_path / 'prediction.png')
+    draw_predictions(cfg, str(official), [image], tmp_path / 'prediction.png')
     assert (tmp_path / 'prediction.png').is_file()
     with pytest.raises(CheckpointError):
-        quickstart.draw_prediction(cfg, str(other_model), image,
-                                   tmp_path / 'bad.png')
+        draw_predictions(cfg, str(other_model), [image], tmp_path / 'bad.png')
