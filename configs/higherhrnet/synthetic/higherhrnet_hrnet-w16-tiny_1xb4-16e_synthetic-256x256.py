@@ -32,6 +32,7 @@ model = dict(
             stage4=dict(num_channels=(16, 32, 64, 128)))),
     head=dict(
         in_channels=16,
+        tag_per_keypoint=False,
         deconv_out_channels=(16, ),
         loss=dict(
             tag_loss=dict(
