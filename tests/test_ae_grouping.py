@@ -16,7 +16,8 @@ from higherhrnet_plugin.testing import shared_path
 from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
                                                    group_keypoints,
                                                    min_cost_assignment)
-from tests.reference_ae_grouping import reference_group_keypoints
+from higherhrnet_plugin.testing.reference_ae_grouping import \
+    reference_group_keypoints
 
 NUM_CASES = 8
 MODES = {

@@ -4,7 +4,7 @@ Decodes every case of ``official_decoder_cases.npz`` with
 
 (a) ``higherhrnet_plugin.codecs.ae_grouping.group_keypoints`` (ours),
 (b) MMPose 1.x ``AssociativeEmbedding.batch_decode`` (same settings),
-(c) the slow per-joint reference loop of ``tests/reference_ae_grouping.py``,
+(c) the slow per-joint reference loop of ``higherhrnet_plugin/testing/reference_ae_grouping.py``,
 
 interleaving the three (a, b, c, a, b, c, ...) so that load changes on the
 machine hit all of them alike, and prints a Markdown table of the median time
@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # for tests.reference_ae_grouping
 
 import higherhrnet_plugin  # noqa: E402,F401  (shims before mmpose.*)
 import numpy as np  # noqa: E402
@@ -33,14 +32,14 @@ from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 from higherhrnet_plugin.codecs.ae_grouping import (  # noqa: E402
     COCO_KEYPOINT_ORDER, AEGroupingConfig, group_keypoints)
-from tests.reference_ae_grouping import \
+from higherhrnet_plugin.testing.reference_ae_grouping import \
     reference_group_keypoints  # noqa: E402
 
 DECODERS = ('ours', 'mmpose', 'reference')
 LABELS = {
     'ours': '(a) ours, `group_keypoints`',
     'mmpose': '(b) MMPose 1.x `AssociativeEmbedding.batch_decode`',
-    'reference': '(c) reference loop (`tests/reference_ae_grouping.py`)',
+    'reference': '(c) reference loop (`testing/reference_ae_grouping.py`)',
 }
 MODES = {
     'adjust_refine': AEGroupingConfig(adjust=True, refine=True),
