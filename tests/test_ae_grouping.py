@@ -1,8 +1,10 @@
 """Associative-embedding grouping: parity with the official decoder.
 
 The fixtures hold what the official HigherHRNet decoder returned for eight
-inputs; both the vectorised decoder and the slow reference loop must give the
-same people. Synthetic cases check the behaviour the fixtures do not cover.
+inputs; the decoder (on the CPU and on the maps' device) and the slow
+reference loop must give the same people. Synthetic cases check the
+behaviour the fixtures do not cover. The decoder takes tags in the head's
+layout (L*K, H, W); the fixtures and the reference loop use (K, H, W, L).
 """
 import numpy as np
 import pytest
@@ -11,11 +13,14 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 import higherhrnet_plugin  # noqa: F401  (shims before mmpose imports)
-from higherhrnet_plugin.codecs import ae_grouping
+from higherhrnet_plugin.codecs import ae_grouping, ae_maps
 from higherhrnet_plugin.testing import shared_path
 from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
+                                                   batch_group_keypoints,
                                                    group_keypoints,
                                                    min_cost_assignment)
+from higherhrnet_plugin.testing.decoder_cases import (tags_per_joint,
+                                                      tags_to_head_layout)
 from higherhrnet_plugin.testing.reference_ae_grouping import \
     reference_group_keypoints
 
@@ -24,13 +29,34 @@ MODES = {
     'adjust_refine': dict(adjust=True, refine=True),
     'plain': dict(adjust=False, refine=False),
 }
-DECODERS = {'fast': group_keypoints, 'reference': reference_group_keypoints}
+
+
+def on_device(heatmaps, tags, cfg=None):
+    """The device (PyTorch) path, forced on CPU tensors."""
+    return batch_group_keypoints(torch.from_numpy(heatmaps)[None],
+                                 torch.from_numpy(tags)[None], cfg,
+                                 on_device=True)[0]
+
+
+def reference(heatmaps, tags, cfg=None):
+    return reference_group_keypoints(
+        heatmaps, tags_per_joint(tags, heatmaps.shape[0]), cfg)
+
+
+DECODERS = {'fast': group_keypoints, 'device': on_device,
+            'reference': reference}
 
 
 @pytest.fixture(scope='module')
 def official():
     with np.load(shared_path('fixtures', 'official_decoder_cases.npz')) as data:  # arrays are read on access
         yield data
+
+
+def official_maps(official, case):
+    """Heatmaps (K, H, W) and tags (L*K, H, W) of a fixture case."""
+    return (official[f'case{case}_heatmaps'],
+            tags_to_head_layout(official[f'case{case}_tags']))
 
 
 def assert_same_people(grouped, scores, expected, expected_scores):
@@ -55,8 +81,7 @@ def assert_same_people(grouped, scores, expected, expected_scores):
 @pytest.mark.parametrize('case', range(NUM_CASES))
 @pytest.mark.parametrize('decoder', DECODERS)
 def test_matches_official_decoder(official, decoder, case, mode):
-    grouped, scores = DECODERS[decoder](official[f'case{case}_heatmaps'],
-                                        official[f'case{case}_tags'],
+    grouped, scores = DECODERS[decoder](*official_maps(official, case),
                                         AEGroupingConfig(**MODES[mode]))
     assert_same_people(grouped, scores, official[f'case{case}_{mode}_grouped'],
                        official[f'case{case}_{mode}_scores'])
@@ -91,7 +116,7 @@ def make_maps(people, num_joints=17, size=(48, 64), tag_dim=1, noise=0.0,
         noise: amplitude of a uniform background.
 
     Returns:
-        heatmaps (K, H, W) and tags (K, H, W, L), float32.
+        heatmaps (K, H, W) and tags (L*K, H, W), float32.
     """
     rng = np.random.default_rng(seed)
     height, width = size
@@ -105,7 +130,8 @@ def make_maps(people, num_joints=17, size=(48, 64), tag_dim=1, noise=0.0,
             heatmaps[joint_type] = np.maximum(heatmaps[joint_type], blob)
             near = (xx - x)**2 + (yy - y)**2 <= 9
             tags[joint_type][near] = tag
-    return heatmaps.astype(np.float32), tags.astype(np.float32)
+    return heatmaps.astype(np.float32), tags_to_head_layout(
+        tags.astype(np.float32))
 
 
 def random_maps(seed, num_joints=17, tag_dim=1, size=(40, 56), people=4):
@@ -131,7 +157,8 @@ def random_maps(seed, num_joints=17, tag_dim=1, size=(40, 56), people=4):
             near = (xx - x)**2 + (yy - y)**2 <= 4
             tags[joint_type][near] = np.round(
                 tag + rng.normal(0, 0.2, tag_dim), 2)
-    return heatmaps.astype(np.float32), tags.astype(np.float32)
+    return heatmaps.astype(np.float32), tags_to_head_layout(
+        tags.astype(np.float32))
 
 
 @pytest.mark.parametrize('seed, num_joints, tag_dim, options', [
@@ -149,30 +176,33 @@ def test_fast_equals_reference_on_random_maps(seed, num_joints, tag_dim,
                                               options):
     heatmaps, tags = random_maps(seed, num_joints, tag_dim)
     cfg = AEGroupingConfig(**options)
-    grouped, scores = group_keypoints(heatmaps, tags, cfg)
-    expected, expected_scores = reference_group_keypoints(heatmaps, tags, cfg)
-    assert grouped.shape[0] >= 2
-    # same algorithm, same order of people, bit for bit
-    np.testing.assert_array_equal(grouped, expected)
-    np.testing.assert_array_equal(scores, expected_scores)
+    expected, expected_scores = reference(heatmaps, tags, cfg)
+    assert expected.shape[0] >= 2
+    for decoder in (group_keypoints, on_device):
+        grouped, scores = decoder(heatmaps, tags, cfg)
+        # same algorithm, same order of people, bit for bit
+        np.testing.assert_array_equal(grouped, expected)
+        np.testing.assert_array_equal(scores, expected_scores)
 
 
-@pytest.mark.parametrize('leading_blocks', [1, 4, 10**6])
+@pytest.mark.parametrize('counts, ratio', [((1, ), 0), ((1, 4, 16), 0),
+                                           ((4, ), 10**9), ((), 0)])
 @pytest.mark.parametrize('tag_dim', [1, 2])
-def test_refine_search_is_exact(monkeypatch, leading_blocks, tag_dim):
-    """Whether the strongest blocks settle a missing joint or the whole map
+def test_refine_search_is_exact(monkeypatch, counts, ratio, tag_dim):
+    """Whether the strongest tiles settle a missing joint or the whole map
     is scored, the refined joints are the official ones."""
-    monkeypatch.setattr(ae_grouping, '_LEADING_BLOCKS', leading_blocks)
+    monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
+    monkeypatch.setattr(ae_maps, '_WHOLE_MAP_RATIO', ratio)
     heatmaps, tags = random_maps(20 + tag_dim, tag_dim=tag_dim, people=5)
     grouped, _ = group_keypoints(heatmaps, tags)
-    expected, _ = reference_group_keypoints(heatmaps, tags)
+    expected, _ = reference(heatmaps, tags)
     np.testing.assert_array_equal(grouped, expected)
 
 
 def test_no_detections():
     for heatmaps in (np.zeros((17, 32, 32), np.float32),
                      np.full((17, 32, 32), 0.05, np.float32)):
-        tags = np.zeros((17, 32, 32, 2), np.float32)
+        tags = np.zeros((2 * 17, 32, 32), np.float32)
         for decoder in DECODERS.values():
             grouped, scores = decoder(heatmaps, tags, AEGroupingConfig())
             assert grouped.shape == (0, 17, 5) and grouped.dtype == np.float32
@@ -197,8 +227,7 @@ def test_crowdpose_14_joints():
         expected = np.array([truth[k] for k in range(14)], np.float32)
         assert np.abs(person[:, :2] - 0.5 - expected).max() <= 0.25
     # the reference agrees
-    expected, _ = reference_group_keypoints(heatmaps, tags,
-                                            AEGroupingConfig())
+    expected, _ = reference(heatmaps, tags, AEGroupingConfig())
     np.testing.assert_array_equal(grouped, expected)
 
 
@@ -329,7 +358,7 @@ def test_only_max_people_groups_are_offered():
     assert sorted((grouped[:, :, 2] > 0).sum(axis=1).tolist()) == [
         1, 1, 1, 1, 4, 4
     ]
-    expected, _ = reference_group_keypoints(heatmaps, tags, cfg)
+    expected, _ = reference(heatmaps, tags, cfg)
     np.testing.assert_array_equal(grouped, expected)
     uncapped, _ = group_keypoints(heatmaps, tags,
                                   AEGroupingConfig(adjust=False, refine=False))
@@ -345,10 +374,15 @@ def test_tensor_inputs():
 
 
 def test_rejects_bad_shapes():
-    with pytest.raises(ValueError):
-        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 9, 1)))
-    with pytest.raises(ValueError):
-        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 8, 1)),
+    # e.g. tags in the (K, H, W, L) layout of the official code
+    with pytest.raises(ValueError, match=r'tags must be \(L\*K, H, W\)'):
+        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 8, 1)))
+    with pytest.raises(ValueError, match='tags must be'):
+        group_keypoints(np.zeros((17, 8, 8)), np.zeros((25, 8, 8)))
+    with pytest.raises(ValueError, match='heatmaps must be'):
+        group_keypoints(np.zeros((8, 8)), np.zeros((17, 8, 8)))
+    with pytest.raises(ValueError, match='permutation'):
+        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 8)),
                         AEGroupingConfig(keypoint_order=[0, 1]))
 
 
@@ -367,9 +401,9 @@ def test_nms_equals_official_max_pool(kernel, size):
     hm = torch.from_numpy(maps)
     pooled = F.max_pool2d(hm, kernel, 1, kernel // 2)
     np.testing.assert_array_equal(
-        ae_grouping._local_max_map(maps[1], kernel), pooled[1].numpy())
+        ae_maps._local_max_map(maps[1], kernel), pooled[1].numpy())
     official = (hm * torch.eq(pooled, hm).float()).numpy()
-    np.testing.assert_array_equal(ae_grouping._suppress(maps, kernel),
+    np.testing.assert_array_equal(ae_maps.suppress(maps, kernel),
                                   official)
 
 
@@ -402,8 +436,7 @@ def test_scipy_assignment_would_break_parity(official, monkeypatch):
         return linear_sum_assignment(cost)[1]
 
     monkeypatch.setattr(ae_grouping, 'min_cost_assignment', scipy_assignment)
-    grouped, scores = group_keypoints(official['case6_heatmaps'],
-                                      official['case6_tags'],
+    grouped, scores = group_keypoints(*official_maps(official, 6),
                                       AEGroupingConfig(**MODES['plain']))
     with pytest.raises(AssertionError):
         assert_same_people(grouped, scores, official['case6_plain_grouped'],

@@ -7,7 +7,8 @@ from torch import Tensor
 
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
-from .ae_grouping import AEGroupingConfig, group_keypoints
+from .ae_grouping import (AEGroupingConfig, batch_group_keypoints,
+                          group_keypoints)
 from .invalid_region_mask import valid_region_mask, warp_valid_mask
 
 Size = Tuple[int, int]  # (w, h)
@@ -300,21 +301,27 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
 
         Args:
             heatmaps: (K, H, W), at the network input resolution.
-            tags: (K, H, W, L).
+            tags: (L*K, H, W), channel ``l * K + k`` (the head's layout).
 
         Returns:
             tuple: keypoints (N, K, 2) in the same pixels as the maps
             (the +0.5 pixel-centre shift applied), keypoint scores (N, K) and
             person scores (N, ), the mean keypoint value before refinement.
         """
-        grouped, scores = group_keypoints(heatmaps, tags, self.grouping)
-        return grouped[..., :2], grouped[..., 2], scores
+        return self._people(group_keypoints(heatmaps, tags, self.grouping))
 
     def batch_decode(self, batch_heatmaps: Tensor, batch_tags: Tensor) -> list:
         """Decode a batch: heatmaps (B, K, H, W), tags (B, L*K, H, W) with
-        channel ``l * K + k``; per image the result of :meth:`decode`."""
-        K = batch_heatmaps.shape[1]
+        channel ``l * K + k``; per image the result of :meth:`decode`. Maps
+        on a GPU are searched there for the whole batch (see
+        :func:`batch_group_keypoints`)."""
         return [
-            self.decode(heatmaps, tags.unflatten(0, (-1, K)).permute(1, 2, 3, 0))
-            for heatmaps, tags in zip(batch_heatmaps, batch_tags)
+            self._people(result) for result in batch_group_keypoints(
+                batch_heatmaps, batch_tags, self.grouping)
         ]
+
+    @staticmethod
+    def _people(result: Tuple[np.ndarray, np.ndarray]
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        grouped, scores = result
+        return grouped[..., :2], grouped[..., 2], scores
