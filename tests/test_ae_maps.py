@@ -184,16 +184,17 @@ def brute_force_refinement(heatmaps, tags, pair_type, pair_tag):
     return best, heatmaps.reshape(num_joints, -1)[pair_type, best]
 
 
-@pytest.mark.parametrize('counts, ratio', [((8, 64, 512), 8),
-                                           ((1, 2, 4), 0), ((3, ), 10**9),
-                                           ((), 0)])
+@pytest.mark.parametrize('counts, first', [((8, 64), 4), ((1, 2, 4), 1),
+                                           ((3, ), 10**6), ((), 2)])
 @pytest.mark.parametrize('tag_dim', [1, 2, 3])
+@pytest.mark.parametrize('far', [False, True])
 def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
-                                                   ratio, tag_dim):
+                                                   first, tag_dim, far):
     """Equal scores everywhere (quantised heat and tags): the first pixel in
-    raster order wins, through the tiles or on the whole map."""
+    raster order wins, settled by heat levels or by the tiles' tag ranges;
+    also for person tags far from every tag (negative best scores)."""
     monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
-    monkeypatch.setattr(ae_maps, '_WHOLE_MAP_RATIO', ratio)
+    monkeypatch.setattr(ae_maps, '_FIRST_TILES_BY_TAGS', first)
     rng = np.random.default_rng(tag_dim)
     num_joints, height, width = 6, 45, 70
     heatmaps = plateau_maps(tag_dim, (num_joints, height, width), levels=6)
@@ -201,13 +202,15 @@ def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
                                         width)) * 2) / 2
     tags = tags.astype(np.float32)
     pair_type = rng.integers(0, num_joints, 40)
-    pair_tag = (np.round(rng.uniform(-3, 3, (40, tag_dim)) * 4) /
-                4).astype(np.float32)
+    pair_tag = np.round(rng.uniform(-3, 3, (40, tag_dim)) * 4) / 4
+    if far:
+        pair_tag += np.where(rng.random((40, 1)) < 0.5, -5.5, 4.5)
+    pair_tag = pair_tag.astype(np.float32)
+    expected_best, expected_heat = brute_force_refinement(
+        heatmaps, tags, pair_type, pair_tag)
     maps = ae_maps.HostMaps(heatmaps, tags, 5)
     maps.peaks(30, 0.1)  # computes the tiles
     best, heat = maps.refinement_argmax(pair_type, pair_tag)
-    expected_best, expected_heat = brute_force_refinement(
-        heatmaps, tags, pair_type, pair_tag)
     np.testing.assert_array_equal(best, expected_best)
     np.testing.assert_array_equal(heat, expected_heat)
     device = ae_maps.DeviceMaps(torch.from_numpy(heatmaps),
@@ -215,6 +218,24 @@ def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
     best, heat = device.refinement_argmax(pair_type, pair_tag)
     np.testing.assert_array_equal(best, expected_best)
     np.testing.assert_array_equal(heat, expected_heat)
+
+
+@pytest.mark.parametrize('where', ['heat', 'tags'])
+def test_refinement_with_nans_scores_the_whole_map(where):
+    """NaNs defeat the bounds: the maps are scored whole, so the result is
+    still numpy's argmax of the official scores."""
+    heatmaps = plateau_maps(5, (3, 40, 48))
+    rng = np.random.default_rng(5)
+    tags = rng.uniform(-2, 2, (6, 40, 48)).astype(np.float32)
+    (heatmaps if where == 'heat' else tags)[1, 20:22, 30] = np.nan
+    pair_type = np.array([0, 1, 1, 2])
+    pair_tag = rng.uniform(-2, 2, (4, 2)).astype(np.float32)
+    maps = ae_maps.HostMaps(heatmaps, tags, 5)
+    maps.peaks(30, 0.1)
+    best, _ = maps.refinement_argmax(pair_type, pair_tag)
+    expected_best, _ = brute_force_refinement(heatmaps, tags, pair_type,
+                                              pair_tag)
+    np.testing.assert_array_equal(best, expected_best)
 
 
 @pytest.mark.parametrize('peak_jitter', [0.0, 0.02])

@@ -223,10 +223,13 @@ def report(args, cases, runs, verdicts):
                   f' | {cell(stages["other"])} | {check_cell} |')
     print()
     for case in real:
-        ours = median_ms([x[0] for x in runs[case['name'], 'ours']])
-        ratios = ', '.join(
-            f'{d} {median_ms([x[0] for x in runs[case["name"], d]]) / ours:.1f}x'
-            for d in decoders if d != 'ours')
+        total = {
+            d: median_ms([x[0] for x in runs[case['name'], d]])
+            for d in decoders
+        }
+        ours = total['ours']
+        ratios = ', '.join(f'{d} {total[d] / ours:.1f}x' for d in decoders
+                           if d != 'ours')
         target = ''
         if case['model'] == 'W32-512':
             target = (f' (target <= {TARGET_MS:.0f} ms: '

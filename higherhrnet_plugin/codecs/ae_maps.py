@@ -44,15 +44,15 @@ import torch.nn.functional as F
 #: Side of the square tiles whose maxima bound the searches.
 TILE_SIDE = 8
 #: Refinement: tiles (with the largest maxima) whose pixels are scored in
-#: each round before the whole map; more rounds cost gathers, fewer score
-#: pixels that cannot win.
-REFINE_TILE_COUNTS = (32, 256, 2048)
+#: each round by heat; more rounds cost gathers, fewer score pixels that
+#: cannot win.
+REFINE_TILE_COUNTS = (32, 256)
 # Rows of tiles of the first band of the top-k search, whose suppressed
 # values are all kept (the initial heap is among them).
 _FIRST_BAND_TILE_ROWS = 2
-# Refinement: a pixel read through the tiles costs about as much as this
-# many pixel scores on a contiguous map (measured on one core).
-_WHOLE_MAP_RATIO = 8
+# Refinement by tag ranges: tiles with the highest bounds scored first for
+# each open pair, to find a best score that rules out most other tiles.
+_FIRST_TILES_BY_TAGS = 4
 # Device refinement: pixels scored per chunk (pairs x pixels).
 _DEVICE_CHUNK = 1 << 24
 
@@ -170,9 +170,41 @@ def suppress(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
     return peaks
 
 
+def tile_reduce(maps: np.ndarray, side: int,
+                reduce: np.ufunc = np.maximum) -> np.ndarray:
+    """Reduce every ``side x side`` tile of each map (tiles of the last row
+    and column are cut by the map's edge).
+
+    Args:
+        maps (np.ndarray): (n, H, W).
+        side (int): Tile side.
+        reduce (np.ufunc): ``np.maximum`` or ``np.minimum``.
+
+    Returns:
+        np.ndarray: (n, ceil(H / side), ceil(W / side)).
+    """
+    num, height, width = maps.shape
+    rows, cols = -(-height // side), -(-width // side)
+    full_rows, full_cols = height // side, width // side
+    by_row = np.empty((num, rows, width), maps.dtype)
+    by_row[:, :full_rows] = reduce.reduce(
+        maps[:, :full_rows * side].reshape(num, full_rows, side, width),
+        axis=2)
+    if full_rows < rows:
+        by_row[:, -1] = reduce.reduce(maps[:, full_rows * side:], axis=1)
+    out = np.empty((num, rows, cols), maps.dtype)
+    body = out[:, :, :full_cols]
+    body[...] = by_row[:, :, 0:full_cols * side:side]
+    for offset in range(1, side):
+        reduce(body, by_row[:, :, offset:full_cols * side:side], out=body)
+    if full_cols < cols:
+        out[:, :, -1] = reduce.reduce(by_row[:, :, full_cols * side:],
+                                      axis=2)
+    return out
+
+
 class TileMaxima:
-    """The maximum of every ``side x side`` tile of each heatmap; tiles of
-    the last row and column are cut by the map's edge.
+    """The maximum of every ``side x side`` tile of each heatmap.
 
     Args:
         heatmaps (np.ndarray): (K, H, W) float32.
@@ -183,23 +215,10 @@ class TileMaxima:
     """
 
     def __init__(self, heatmaps: np.ndarray, side: int = TILE_SIDE):
-        num_joints, height, width = heatmaps.shape
-        self.side, self.height, self.width = side, height, width
-        self.rows, self.cols = -(-height // side), -(-width // side)
-        full_rows, full_cols = height // side, width // side
-        by_row = np.empty((num_joints, self.rows, width), np.float32)
-        by_row[:, :full_rows] = heatmaps[:, :full_rows * side].reshape(
-            num_joints, full_rows, side, width).max(axis=2)
-        if full_rows < self.rows:
-            by_row[:, -1] = heatmaps[:, full_rows * side:].max(axis=1)
-        self.max = np.empty((num_joints, self.rows, self.cols), np.float32)
-        body = self.max[:, :, :full_cols]
-        body[...] = by_row[:, :, 0:full_cols * side:side]
-        for offset in range(1, side):
-            np.maximum(body, by_row[:, :, offset:full_cols * side:side],
-                       out=body)
-        if full_cols < self.cols:
-            self.max[:, :, -1] = by_row[:, :, full_cols * side:].max(axis=2)
+        _, self.height, self.width = heatmaps.shape
+        self.side = side
+        self.max = tile_reduce(heatmaps, side)
+        self.rows, self.cols = self.max.shape[1:]
 
     def flat_pixels(self, tiles: np.ndarray) -> np.ndarray:
         """Flat pixel indices of the tiles with flat indices ``tiles``
@@ -475,6 +494,44 @@ def refinement_scores(heat: np.ndarray, tags: np.ndarray,
     return np.subtract(heat, sq_dist, out=sq_dist)
 
 
+def _level(tile_max: np.ndarray, count: int) -> np.ndarray:
+    """Per row of tile maxima (T, tiles), the ``count``-th largest; where
+    more than twice as many tiles reach it (e.g. a flat background), the
+    next larger value, so that a round reads about ``count`` tiles."""
+    level = -np.partition(-tile_max, count - 1, axis=1)[:, count - 1]
+    crowded = (tile_max >= level[:, None]).sum(axis=1) > 2 * count
+    if crowded.any():
+        above = np.where(tile_max > level[:, None], tile_max, np.inf)
+        level = np.where(crowded, above.min(axis=1), level)
+    return level
+
+
+def score_bounds(tile_max: np.ndarray, low: np.ndarray, high: np.ndarray,
+                 person_tag: np.ndarray) -> np.ndarray:
+    """Upper bounds of :func:`refinement_scores` over each tile's pixels.
+
+    A pixel's score is its heat minus its rounded tag distance; the heat is
+    at most the tile's maximum, the distance at least the distance ``d``
+    from the person tag to the tile's box of tags, and ``round`` (half to
+    even) at least ``ceil(d - 0.5)``. ``d`` is shrunk by far more than the
+    float32 rounding of the pixel's distance can take off it.
+
+    Args:
+        tile_max (np.ndarray): (T, ) tile maxima of the heatmap.
+        low, high (np.ndarray): (L, T) tile minima / maxima of each tag
+            plane.
+        person_tag (np.ndarray): (N, L) float32.
+
+    Returns:
+        np.ndarray: (N, T) float32 bounds.
+    """
+    tag = person_tag.astype(np.float64)[:, :, None]
+    gap = np.maximum(np.maximum(low - tag, tag - high), 0)  # (N, L, T)
+    dist = np.sqrt((gap * gap).sum(axis=1))
+    rounded = np.maximum(np.ceil(dist * (1 - 1e-5) - 0.5 - 1e-6), 0)
+    return tile_max - rounded.astype(np.float32)
+
+
 class HostMaps:
     """One image's maps on the CPU, read in place.
 
@@ -537,12 +594,20 @@ class HostMaps:
         """Per (joint type, person tag) pair, the first pixel in raster
         order with the highest :func:`refinement_scores`, and its heat.
 
-        Pixels are scored in rounds: in round i, for each joint type, the
-        pixels not scored yet whose heat reaches ``level``, the n-th largest
-        tile maximum of that heatmap (n = ``REFINE_TILE_COUNTS[i]``). A pair
-        is settled once its best score reaches ``level``: every pixel left
-        scores below it. Pairs still open after the last round are scored on
-        the whole map.
+        Two bounds keep most pixels from being scored, both exact (a pixel
+        left out scores strictly below the pair's best):
+
+        1. A score is never above the heat. In round i, every heatmap with
+           open pairs has its pixels scored down to ``level``, the n-th
+           largest tile maximum (n = ``REFINE_TILE_COUNTS[i]``); a pair
+           whose best score reaches ``level`` is settled.
+        2. A score is never above the tile's heat maximum minus the rounded
+           distance from the person tag to the tile's range of tags. Pairs
+           still open (e.g. a person tag far from every tag of the map)
+           have their most promising tiles scored, then every tile whose
+           bound reaches the best score found (:meth:`_search_by_tags`).
+
+        Maps with NaNs are scored whole, as the official code does.
 
         Args:
             pair_type (np.ndarray): (N, ) joint types.
@@ -555,24 +620,17 @@ class HostMaps:
         best_score = np.full(pair_type.size, -np.inf, np.float32)
         best = np.full(pair_type.size, num_pixels, np.int64)
         tile_max = self.tiles.max.reshape(self.tiles.max.shape[0], -1)
+        open_pairs = np.arange(pair_type.size)
+        if np.isnan(tile_max[pair_type]).any() or np.isnan(pair_tag).any():
+            self._score_whole_maps(pair_type, pair_tag, open_pairs, best)
+            return best, self.heat[pair_type, best]
         scored_below = np.full(tile_max.shape[0], np.inf, np.float32)
-        open_pairs, whole_map = np.arange(pair_type.size), []
         for count in REFINE_TILE_COUNTS:
-            # the whole map is cheaper for a heatmap with many open pairs
-            _, pair_row, pairs_per_type = np.unique(
-                pair_type[open_pairs], return_inverse=True,
-                return_counts=True)
-            by_tiles = (count < tile_max.shape[1]) & (
-                count * self.tiles.side**2 * _WHOLE_MAP_RATIO <
-                pairs_per_type * num_pixels)[pair_row]
-            whole_map.append(open_pairs[~by_tiles])
-            open_pairs = open_pairs[by_tiles]
-            if open_pairs.size == 0:
+            if count >= tile_max.shape[1] or open_pairs.size == 0:
                 break
             types, pair_row = np.unique(pair_type[open_pairs],
                                         return_inverse=True)
-            level = -np.partition(-tile_max[types], count - 1,
-                                  axis=1)[:, count - 1]
+            level = _level(tile_max[types], count)
             row, flat, heat = self._pixels_between(
                 types, level, scored_below[types])
             bounds = np.searchsorted(row, np.arange(types.size + 1))
@@ -581,15 +639,60 @@ class HostMaps:
                 self._keep_best(joint_type, flat[pixels], heat[pixels],
                                 open_pairs[pair_row == index], pair_tag,
                                 best_score, best)
-            scored_below[types] = level
+            scored_below[types] = np.minimum(scored_below[types], level)
             open_pairs = open_pairs[best_score[open_pairs] < level[pair_row]]
-        whole_map = np.concatenate(whole_map + [open_pairs])
-        for joint_type in np.unique(pair_type[whole_map]):
-            pairs = whole_map[pair_type[whole_map] == joint_type]
-            best[pairs] = refinement_scores(
-                self.heat[joint_type], self.tags[:, joint_type, None],
-                pair_tag[pairs].T[:, :, None]).argmax(axis=1)
+        for joint_type in np.unique(pair_type[open_pairs]):
+            self._search_by_tags(joint_type,
+                                 open_pairs[pair_type[open_pairs] ==
+                                            joint_type], pair_tag,
+                                 best_score, best)
         return best, self.heat[pair_type, best]
+
+    def _search_by_tags(self, joint_type: int, pairs: np.ndarray,
+                        pair_tag: np.ndarray, best_score: np.ndarray,
+                        best: np.ndarray) -> None:
+        """Bound 2 of :meth:`refinement_argmax` for the open ``pairs`` of
+        one heatmap; updates ``best_score`` and ``best`` in place."""
+        planes = self.tags[:, joint_type].reshape(
+            -1, self.tiles.height, self.tiles.width)
+        low = tile_reduce(planes, self.tiles.side, np.minimum)
+        high = tile_reduce(planes, self.tiles.side, np.maximum)
+        if np.isnan(low).any():
+            self._score_whole_maps(np.full(pairs.size, joint_type),
+                                   pair_tag[pairs], np.arange(pairs.size),
+                                   best, pairs)
+            return
+        bound = score_bounds(self.tiles.max[joint_type].ravel(),
+                             low.reshape(low.shape[0], -1),
+                             high.reshape(high.shape[0], -1),
+                             pair_tag[pairs])
+        first = min(_FIRST_TILES_BY_TAGS, bound.shape[1])
+        promising = np.argpartition(-bound, first - 1, axis=1)[:, :first]
+        for tiles in (np.unique(promising),
+                      np.flatnonzero((bound >= best_score[pairs, None]
+                                      ).any(axis=0))):
+            flat = self.tiles.flat_pixels(tiles)
+            self._keep_best(joint_type, flat, self.heat[joint_type].take(flat),
+                            pairs, pair_tag, best_score, best)
+
+    def _score_whole_maps(self, pair_type: np.ndarray, pair_tag: np.ndarray,
+                          rows: np.ndarray, best: np.ndarray,
+                          into: Optional[np.ndarray] = None) -> None:
+        """``best[into[i]]`` = argmax of pair ``rows[i]`` over its whole
+        heatmap (``into`` defaults to ``rows``)."""
+        into = rows if into is None else into
+        for joint_type in np.unique(pair_type[rows]):
+            mine = pair_type[rows] == joint_type
+            best[into[mine]] = refinement_scores(
+                self.heat[joint_type], self.tags[:, joint_type, None],
+                pair_tag[rows[mine]].T[:, :, None]).argmax(axis=1)
+
+    def _tag_planes(self, joint_type: int, flat: np.ndarray) -> np.ndarray:
+        """(L, n) C-contiguous tags of one joint type at pixels ``flat``
+        (a strided gather would make the scoring several times slower)."""
+        num_tags, num_joints, num_pixels = self.tags.shape
+        first = (np.arange(num_tags) * num_joints + joint_type) * num_pixels
+        return self.tags.reshape(-1).take(first[:, None] + flat)
 
     def _keep_best(self, joint_type: int, flat: np.ndarray, heat: np.ndarray,
                    pairs: np.ndarray, pair_tag: np.ndarray,
@@ -600,8 +703,9 @@ class HostMaps:
         ``best_score`` and ``best`` in place."""
         if flat.size == 0:
             return
-        tags = self.tags[:, joint_type, flat][:, None]  # (L, 1, n)
-        scores = refinement_scores(heat, tags, pair_tag[pairs].T[:, :, None])
+        scores = refinement_scores(heat,
+                                   self._tag_planes(joint_type, flat)[:, None],
+                                   pair_tag[pairs].T[:, :, None])
         top = scores.max(axis=1)
         # the lowest index among the maxima (pixels are in tile order)
         first = np.where(scores == top[:, None], flat,
