@@ -45,7 +45,8 @@ import torch  # noqa: E402
 
 from higherhrnet_plugin.codecs.ae_grouping import AEGroupingConfig  # noqa
 from higherhrnet_plugin.testing.decoder_benchmark import (  # noqa: E402
-    STAGES, StageTimer, load_module_file, make_decoders, same_people)
+    STAGES, load_module_file, make_decoders, same_people)
+from higherhrnet_plugin.testing.stage_timer import StageTimer  # noqa: E402
 from higherhrnet_plugin.testing.decoder_cases import (  # noqa: E402
     REAL_INPUT_SIZES, official_cases, real_size_maps)
 
@@ -105,8 +106,9 @@ def load_cases(args, cfg, baseline):
             log(f'building {model}, {people} people')
             heatmaps, tags = real_size_maps(people, REAL_INPUT_SIZES[model],
                                             seed=people)
+            noun = 'person' if people == 1 else 'people'
             cases.append(dict(
-                name=f'{model}, {people} people', kind='real',
+                name=f'{model}, {people} {noun}', kind='real',
                 model=model, people=people, heatmaps=heatmaps, tags=tags,
                 expected=None,
                 decoders=make_decoders(heatmaps, tags, cfg, baseline)))

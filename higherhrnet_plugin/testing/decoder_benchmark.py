@@ -4,7 +4,7 @@ spends its time.
 Every decoder takes the maps as the head hands them over, heatmaps
 (1, K, H, W) and tags (1, L*K, H, W), and its time is split into stages by
 wrapping the functions that do each one while it runs
-(:class:`StageTimer`):
+(:class:`~.stage_timer.StageTimer`):
 
 - ``layout``: bringing the tags into the decoder's own layout;
 - ``nms``, ``topk``: the peaks of every heatmap;
@@ -19,11 +19,8 @@ contiguous), ``mmpose`` (MMPose 1.x ``AssociativeEmbedding.batch_decode``)
 and ``reference`` (the per-joint loop of :mod:`.reference_ae_grouping`).
 """
 import importlib.util
-import time
-from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 from torch import Tensor
@@ -31,12 +28,11 @@ from torch import Tensor
 from ..codecs import ae_grouping, ae_maps
 from . import reference_ae_grouping
 from .decoder_cases import tags_per_joint
+from .stage_timer import Hooks
 
 #: Stages, in the order they run; ``assignment`` is part of ``grouping``.
 STAGES = ('layout', 'nms', 'topk', 'grouping', 'assignment', 'adjust',
           'refine')
-#: (owner, attribute) of the functions that make up each stage.
-Hooks = Dict[str, List[Tuple[object, str]]]
 
 
 class Decoder(NamedTuple):
@@ -49,48 +45,6 @@ class Decoder(NamedTuple):
     """
     run: Callable[[], Optional[Tuple[np.ndarray, np.ndarray]]]
     hooks: Hooks
-
-
-class StageTimer:
-    """Wall and thread (CPU) seconds spent in hooked functions, by stage.
-
-    Nested calls of hooked functions of the same stage count once.
-    """
-
-    def __init__(self):
-        self.wall: Dict[str, float] = defaultdict(float)
-        self.cpu: Dict[str, float] = defaultdict(float)
-        self._depth: Dict[str, int] = defaultdict(int)
-
-    def _wrap(self, stage: str, function: Callable) -> Callable:
-
-        def timed(*args, **kwargs):
-            self._depth[stage] += 1
-            wall, cpu = time.perf_counter(), time.thread_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self._depth[stage] -= 1
-                if self._depth[stage] == 0:
-                    self.wall[stage] += time.perf_counter() - wall
-                    self.cpu[stage] += time.thread_time() - cpu
-
-        return timed
-
-    @contextmanager
-    def hooked(self, hooks: Hooks):
-        """Time the hooked functions while the block runs."""
-        saved = []
-        try:
-            for stage, targets in hooks.items():
-                for owner, name in targets:
-                    original = getattr(owner, name)
-                    saved.append((owner, name, original))
-                    setattr(owner, name, self._wrap(stage, original))
-            yield self
-        finally:
-            for owner, name, original in reversed(saved):
-                setattr(owner, name, original)
 
 
 def load_module_file(path: Path, name: str):
