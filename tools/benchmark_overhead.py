@@ -22,14 +22,17 @@ time of (b) beyond the two forward passes is split into the data
 preprocessor, the aggregation of the views (resizes to the input size, flip
 undone, averages), the decoder and the rest (test pipeline, cropping,
 mapping back to the image). Idle OpenMP threads sleep
-(``OMP_WAIT_POLICY=PASSIVE`` unless set), as in ``tools/benchmark.py``. No trained weights are
-available offline, and random weights give maps nothing like a trained
-model's (no peaks, or thousands), which would make the decoding time
-meaningless. So the network runs at full cost, but its outputs are replaced
-by the outputs a perfect model would give for the image's annotations
-(``higherhrnet_plugin.testing.oracle``, computed once, before timing): the
-decoder then sees a trained model's kind of maps. With ``--checkpoint`` the
-real outputs are used instead.
+(``OMP_WAIT_POLICY=PASSIVE`` unless set), as in ``tools/benchmark.py``.
+
+No trained weights are available offline, and random weights give maps
+nothing like a trained model's (no peaks, or thousands), which would make
+the decoding time meaningless. So the network runs at full cost, but its
+outputs are replaced by the outputs a perfect model would give for the
+image's annotations (``higherhrnet_plugin.testing.oracle``, computed once,
+before timing): the decoder then sees a trained model's kind of maps
+(cleaner: a background of exact zeros, and symmetric peaks, which become
+plateaus of tied pixels once upsampled). With ``--checkpoint`` the real
+outputs are used instead.
 """
 import argparse
 import json
