@@ -20,11 +20,13 @@ from higherhrnet_plugin.codecs.ae_grouping import AEGroupingConfig
 
 def reference_group_keypoints(heatmaps, tags, cfg: AEGroupingConfig = None
                               ) -> Tuple[np.ndarray, np.ndarray]:
-    """Same contract as :func:`higherhrnet_plugin.codecs.group_keypoints`.
+    """Same results as :func:`higherhrnet_plugin.codecs.group_keypoints`,
+    with the tags in the official code's layout.
 
     Args:
         heatmaps: (K, H, W) array or tensor.
-        tags: (K, H, W, L) array or tensor.
+        tags: (K, H, W, L) array or tensor (``testing.decoder_cases.
+            tags_per_joint`` turns the head's layout into this).
         cfg (AEGroupingConfig, optional): Settings; defaults if ``None``.
 
     Returns:
