@@ -10,7 +10,8 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 import higherhrnet_plugin  # noqa: F401  (shims before mmpose imports)
-from higherhrnet_plugin.codecs import MultiResolutionAssociativeEmbedding
+from higherhrnet_plugin.codecs import (MultiResolutionAssociativeEmbedding,
+                                       assignment)
 from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
                                                    group_keypoints)
 from higherhrnet_plugin.codecs.assignment import (ASSIGNMENT_SOLVERS,
@@ -24,7 +25,7 @@ from higherhrnet_plugin.testing.assignment import (TIE_FAMILIES,
                                                    tie_heavy_costs)
 from higherhrnet_plugin.testing.shared import skip_or_fail
 
-# random matrices per family (about 5 s with munkres 1.1.4)
+# random matrices per family (about 5 s, mostly munkres 1.1.4)
 COUNTS = {'grouping': 2000, 'integers': 500, 'tenths': 500}
 
 # Matrices on which munkres 1.1.x's float rounding in step 6 decides the
@@ -62,7 +63,8 @@ def mismatches(matrices, expected):
 
 
 @pytest.mark.parametrize('family', TIE_FAMILIES)
-def test_agrees_with_munkres114_on_tie_heavy_matrices(munkres114, family):
+def test_agrees_with_munkres114_on_tie_heavy_matrices(munkres114, family,
+                                                      monkeypatch):
     rng = np.random.default_rng(TIE_FAMILIES.index(family))
     matrices = [tie_heavy_costs(rng, family) for _ in range(COUNTS[family])]
     assert max(max(cost.shape) for cost in matrices) == 30
@@ -76,11 +78,19 @@ def test_agrees_with_munkres114_on_tie_heavy_matrices(munkres114, family):
                 for cost, cols in zip(matrices, expected))
     assert other > 0.1 * len(matrices)
     assert mismatches(matrices, expected) == []
+    # the same with every matrix worked on as NumPy array / Python floats
+    for list_max_size in (0, 64):
+        monkeypatch.setattr(assignment, '_LIST_MAX_SIZE', list_max_size)
+        assert mismatches(matrices, expected) == []
 
 
-def test_agrees_with_munkres114_where_float_rounding_decides(munkres114):
+@pytest.mark.parametrize('list_max_size', [0, 64])
+def test_agrees_with_munkres114_where_float_rounding_decides(
+        munkres114, list_max_size, monkeypatch):
+    """With the matrix worked on as NumPy array (0) or Python floats."""
+    monkeypatch.setattr(assignment, '_LIST_MAX_SIZE', list_max_size)
     matrices = [np.array(cost) for cost in ROUNDING_DECIDES]
-    assert mismatches(matrices, map(munkres114, matrices)) == []
+    assert mismatches(matrices, list(map(munkres114, matrices))) == []
 
 
 def test_agrees_with_munkres114_on_a_crowded_image(munkres114):
@@ -89,7 +99,15 @@ def test_agrees_with_munkres114_on_a_crowded_image(munkres114):
     with record_assignments() as calls:
         group_keypoints(heatmaps, tags, AEGroupingConfig(refine=False))
     assert sum(max(cost.shape) == 30 for cost in calls.matrices) >= 10
-    assert mismatches(calls.matrices, map(munkres114, calls.matrices)) == []
+    assert mismatches(calls.matrices,
+                      list(map(munkres114, calls.matrices))) == []
+
+
+def test_agrees_with_munkres114_beyond_62_columns(munkres114):
+    """Zero masks wider than an int64 take another path."""
+    rng = np.random.default_rng(7)
+    matrices = [rng.integers(0, 9, (rows, 70)) * 1.0 for rows in (2, 65)]
+    assert mismatches(matrices, list(map(munkres114, matrices))) == []
 
 
 def test_every_solver_finds_an_optimum():

@@ -232,15 +232,16 @@ def record_assignments(solver: Solver = None) -> Iterator[AssignmentCalls]:
 
 def time_solvers(matrices: Sequence[np.ndarray], solvers: Dict[str, Solver],
                  repeats: int = 5) -> Dict[str, float]:
-    """Median over ``repeats`` rounds of the seconds each solver takes for
+    """Median over ``repeats`` rounds of the CPU seconds (thread time, so
+    that other processes on the machine count less) each solver takes for
     all ``matrices``; solvers interleaved within every round."""
     times = {name: [] for name in solvers}
     for _ in range(repeats):
         for name, solve in solvers.items():
-            start = time.perf_counter()
+            start = time.thread_time()
             for cost in matrices:
                 solve(cost)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(time.thread_time() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -267,8 +268,9 @@ def grouping_inputs(heatmaps: np.ndarray, tags: np.ndarray,
 def time_grouping(inputs: Sequence[tuple],
                   solvers: Dict[str, Union[str, Solver]],
                   repeats: int = 5) -> Dict[str, float]:
-    """Median over ``repeats`` rounds of the seconds the grouping stage
-    (candidates to groups, assignments included) takes for all ``inputs``.
+    """Median over ``repeats`` rounds of the CPU seconds (thread time) the
+    grouping stage (candidates to groups, assignments included) takes for
+    all ``inputs``.
 
     Args:
         inputs (Sequence[tuple]): :func:`grouping_inputs` of every case.
@@ -290,8 +292,8 @@ def time_grouping(inputs: Sequence[tuple],
             else:
                 runs, patch = inputs, record_assignments(solver)
             with patch:
-                start = time.perf_counter()
+                start = time.thread_time()
                 for args in runs:
                     ae_grouping._match_by_tag(*args)
-                times[name].append(time.perf_counter() - start)
+                times[name].append(time.thread_time() - start)
     return {name: statistics.median(t) for name, t in times.items()}
