@@ -25,6 +25,8 @@ from higherhrnet_plugin.testing.assignment import (TIE_FAMILIES,
                                                    tie_heavy_costs)
 from higherhrnet_plugin.testing.shared import skip_or_fail
 
+from .conftest import load_tool
+
 # random matrices per family (about 5 s, mostly munkres 1.1.4)
 COUNTS = {'grouping': 2000, 'integers': 500, 'tenths': 500}
 
@@ -151,3 +153,18 @@ def test_codec_passes_the_solver():
     default = MultiResolutionAssociativeEmbedding(
         input_size=(256, 256), heatmap_sizes=[(64, 64), (128, 128)])
     assert default.grouping.assignment_solver == 'munkres-1.1'
+
+
+def test_benchmark_tool(munkres114, capsys, monkeypatch):
+    """tools/benchmark_assignment.py runs, times every solver and checks the
+    default against munkres 1.1.4."""
+    tool = load_tool('benchmark_assignment')
+    monkeypatch.setattr(
+        'sys.argv', ['benchmark_assignment.py', '--repeats', '1',
+                     '--people', '6', '--crowded', '1'])
+    assert tool.main() == 0
+    out = capsys.readouterr().out
+    assert 'crowded, 6 people: 2 images' in out
+    assert '| grouping stage / default | 1.00 |' in out
+    assert 'munkres 1.1.4 package' in out
+    assert 'munkres 1.1.4 on every recorded matrix: PASS' in out
