@@ -1,30 +1,47 @@
 """Associative-embedding grouping: parity with the official decoder.
 
 The fixtures hold what the official HigherHRNet decoder returned for eight
-inputs; the decoder (on the CPU and on the maps' device) and the slow
-reference loop must give the same people. Synthetic cases check the
-behaviour the fixtures do not cover. The decoder takes tags in the head's
-layout (L*K, H, W); the fixtures and the reference loop use (K, H, W, L).
+COCO and four CrowdPose inputs, once with munkres 1.1.4 as its assignment
+solver (the solver of the published results, this decoder's default tie
+rule) and once with munkres 3.0.0 (``assignment_solver='munkres'``). Both the
+decoder (on the CPU and on the maps' device) and the slow reference loop must
+give the same people, bit for bit. Synthetic cases check the behaviour the
+fixtures do not cover. The decoder takes tags in the head's layout
+(L*K, H, W); the fixtures and the reference loop use (K, H, W, L).
 """
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 
 import higherhrnet_plugin  # noqa: F401  (shims before mmpose imports)
-from higherhrnet_plugin.codecs import ae_grouping, ae_maps
+from higherhrnet_plugin.codecs import ae_maps
 from higherhrnet_plugin.testing import shared_path
 from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
                                                    batch_group_keypoints,
-                                                   group_keypoints,
-                                                   min_cost_assignment)
+                                                   group_keypoints)
 from higherhrnet_plugin.testing.decoder_cases import (tags_per_joint,
                                                       tags_to_head_layout)
 from higherhrnet_plugin.testing.reference_ae_grouping import \
     reference_group_keypoints
 
-NUM_CASES = 8
+# (dataset, assignment_solver) -> what the official decoder returned with
+# that solver (munkres 1.1.4 for 'munkres-1.1', 3.0.0 for 'munkres')
+FIXTURES = {
+    ('coco', 'munkres-1.1'): 'official_decoder_cases_munkres114.npz',
+    ('coco', 'munkres'): 'official_decoder_cases.npz',
+    ('crowdpose', 'munkres-1.1'):
+    'official_crowdpose_decoder_cases_munkres114.npz',
+    ('crowdpose', 'munkres'): 'official_crowdpose_decoder_cases.npz',
+}
+CASES = [('coco', case) for case in range(8)] + [('crowdpose', case)
+                                                  for case in range(4)]
+# the official decoder groups CrowdPose's 14 joints in its COCO order cut
+# to 14 entries
+KEYPOINT_ORDER = {
+    'coco': None,
+    'crowdpose': [0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13],
+}
 MODES = {
     'adjust_refine': dict(adjust=True, refine=True),
     'plain': dict(adjust=False, refine=False),
@@ -49,54 +66,70 @@ DECODERS = {'fast': group_keypoints, 'device': on_device,
 
 @pytest.fixture(scope='module')
 def official():
-    with np.load(shared_path('fixtures', 'official_decoder_cases.npz')) as data:  # arrays are read on access
-        yield data
+    """``official(dataset, solver)``: the fixture file, opened once."""
+    files = {}
+
+    def load(dataset, solver):
+        if (dataset, solver) not in files:
+            files[dataset, solver] = np.load(
+                shared_path('fixtures', FIXTURES[dataset, solver]))
+        return files[dataset, solver]
+
+    yield load
+    for data in files.values():
+        data.close()
 
 
-def official_maps(official, case):
-    """Heatmaps (K, H, W) and tags (L*K, H, W) of a fixture case."""
-    return (official[f'case{case}_heatmaps'],
-            tags_to_head_layout(official[f'case{case}_tags']))
+def decode_case(official, decoder, dataset, case, mode, solver):
+    """Decode a fixture case; return (got, expected) (grouped, scores)."""
+    data = official(dataset, solver)
+    cfg = AEGroupingConfig(keypoint_order=KEYPOINT_ORDER[dataset],
+                           assignment_solver=solver, **MODES[mode])
+    got = DECODERS[decoder](data[f'case{case}_heatmaps'],
+                            tags_to_head_layout(data[f'case{case}_tags']),
+                            cfg)
+    expected = (data[f'case{case}_{mode}_grouped'],
+                data[f'case{case}_{mode}_scores'])
+    return got, expected
 
 
-def assert_same_people(grouped, scores, expected, expected_scores):
-    """Same people in any order: keypoints within 1e-3 px, values, tags and
-    scores within 1e-5."""
+def assert_same_output(got, expected):
+    """Same people in the same order, bit for bit."""
+    (grouped, scores), (want, want_scores) = got, expected
     assert grouped.dtype == np.float32 and scores.dtype == np.float32
-    assert grouped.shape == expected.shape, (grouped.shape, expected.shape)
-    assert scores.shape == expected_scores.shape
-    # pair people by their whole keypoint rows
-    cost = np.abs(expected[:, None] - grouped[None]).sum(axis=(2, 3))
-    _, cols = linear_sum_assignment(cost)
-    got, got_scores = grouped[cols], scores[cols]
-    np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=1e-3,
-                               rtol=0)
-    np.testing.assert_allclose(got[..., 2:], expected[..., 2:], atol=1e-5,
-                               rtol=0)
-    np.testing.assert_allclose(got_scores, expected_scores, atol=1e-5,
-                               rtol=0)
+    np.testing.assert_array_equal(grouped, want)
+    np.testing.assert_array_equal(scores, want_scores)
 
 
 @pytest.mark.parametrize('mode', MODES)
-@pytest.mark.parametrize('case', range(NUM_CASES))
-@pytest.mark.parametrize('decoder', DECODERS)
-def test_matches_official_decoder(official, decoder, case, mode):
-    grouped, scores = DECODERS[decoder](*official_maps(official, case),
-                                        AEGroupingConfig(**MODES[mode]))
-    assert_same_people(grouped, scores, official[f'case{case}_{mode}_grouped'],
-                       official[f'case{case}_{mode}_scores'])
+@pytest.mark.parametrize('dataset, case', CASES)
+@pytest.mark.parametrize('decoder, solver', [('fast', 'munkres-1.1'),
+                                             ('device', 'munkres-1.1'),
+                                             ('reference', 'munkres-1.1'),
+                                             ('fast', 'munkres')])
+def test_matches_official_decoder(official, decoder, solver, dataset, case,
+                                  mode):
+    assert_same_output(
+        *decode_case(official, decoder, dataset, case, mode, solver))
 
 
-def test_comparison_detects_differences(official):
-    """The comparison itself fails on a missing person or a moved joint."""
-    expected = official['case4_plain_grouped']
-    scores = official['case4_plain_scores']
+def test_default_is_the_tie_rule_of_munkres_1_1():
+    assert AEGroupingConfig().assignment_solver == 'munkres-1.1'
+
+
+@pytest.mark.parametrize('solver', ['munkres', 'scipy'])
+def test_other_tie_rules_change_the_official_result(official, solver):
+    """Why the tie rule matters: with munkres 3.0.0's or SciPy's choice
+    among equal-cost optima, case 7 groups people otherwise than the
+    official decoder with munkres 1.1.4 (so the parity test above can
+    fail)."""
+    data = official('coco', 'munkres-1.1')
+    got = group_keypoints(
+        data['case7_heatmaps'], tags_to_head_layout(data['case7_tags']),
+        AEGroupingConfig(assignment_solver=solver, **MODES['plain']))
     with pytest.raises(AssertionError):
-        assert_same_people(expected[1:], scores[1:], expected, scores)
-    with pytest.raises(AssertionError):
-        moved = expected.copy()
-        moved[0, 0, 0] += 0.01
-        assert_same_people(moved, scores, expected, scores)
+        assert_same_output(
+            got, (data['case7_plain_grouped'], data['case7_plain_scores']))
 
 
 # --------------------------------------------------------------------------
@@ -405,39 +438,3 @@ def test_nms_equals_official_max_pool(kernel, size):
     official = (hm * torch.eq(pooled, hm).float()).numpy()
     np.testing.assert_array_equal(ae_maps.suppress(maps, kernel),
                                   official)
-
-
-def tie_heavy_costs(rng, rows, groups):
-    """Costs shaped like the grouping's: rounded distances x 100 minus
-    values with repeats, padded with 1e10 columns."""
-    values = rng.choice([0.5, 0.75, 0.9], rows)
-    cost = rng.integers(0, 3, (rows, groups)) * 100.0 - values[:, None]
-    if rows > groups:
-        cost = np.concatenate([cost, np.full((rows, rows - groups), 1e10)], 1)
-    return cost
-
-
-def test_assignment_is_optimal():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        cost = tie_heavy_costs(rng, *rng.integers(1, 8, 2))
-        cols = min_cost_assignment(cost)
-        assert len(set(cols.tolist())) == len(cols)
-        rows, best = linear_sum_assignment(cost)
-        assert cost[np.arange(len(cols)), cols].sum() == pytest.approx(
-            cost[rows, best].sum())
-
-
-def test_scipy_assignment_would_break_parity(official, monkeypatch):
-    """Why the decoder keeps the official ``munkres``: SciPy picks other
-    optima among equal costs, which regroups people in fixture case 6."""
-
-    def scipy_assignment(cost):
-        return linear_sum_assignment(cost)[1]
-
-    monkeypatch.setattr(ae_grouping, 'min_cost_assignment', scipy_assignment)
-    grouped, scores = group_keypoints(*official_maps(official, 6),
-                                      AEGroupingConfig(**MODES['plain']))
-    with pytest.raises(AssertionError):
-        assert_same_people(grouped, scores, official['case6_plain_grouped'],
-                           official['case6_plain_scores'])

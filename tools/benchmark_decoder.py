@@ -4,8 +4,10 @@ sizes.
 
 Cases:
 
-- the 8 cases of ``official_decoder_cases.npz`` (384-pixel maps), checked
-  against the official decoder's outputs (PASS / FAIL);
+- the 8 COCO fixture cases (384-pixel maps), checked against the official
+  decoder's outputs with the same assignment solver (PASS / FAIL):
+  ``official_decoder_cases_munkres114.npz`` for ``munkres-1.1`` (the
+  default), ``official_decoder_cases.npz`` for ``munkres`` (3.0.0);
 - real sizes, maps as the head hands them to the decoder (heatmaps
   (1, K, H, W), tags (1, L*K, H, W), flip test: L = 2): the test input of an
   810 x 1080 photo for W32-512 (704 x 512) and W48-640 (896 x 640), with 1,
@@ -14,7 +16,8 @@ Cases:
 
 Decoders (``higherhrnet_plugin.testing.decoder_benchmark``): ``ours``,
 ``baseline`` (with ``--baseline FILE``: an older ``ae_grouping.py``, e.g.
-from git history, called as the codec called it), ``mmpose`` (MMPose 1.x
+from git history, called as the codec called it, and checked bit for bit
+against ours with the baseline's assignment solver), ``mmpose`` (MMPose 1.x
 ``AssociativeEmbedding.batch_decode``, same settings) and ``reference``.
 They run interleaved, case by case (a, b, c, a, b, c, ...), so that load
 changes hit all alike; MMPose's decoder and the reference loop, which take
@@ -30,6 +33,7 @@ Example::
     python tools/benchmark_decoder.py --baseline /tmp/old.py --repeats 5
 """
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -43,7 +47,8 @@ import higherhrnet_plugin  # noqa: E402,F401  (shims before mmpose.*)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from higherhrnet_plugin.codecs.ae_grouping import AEGroupingConfig  # noqa
+from higherhrnet_plugin.codecs.ae_grouping import (  # noqa: E402
+    AEGroupingConfig, batch_group_keypoints)
 from higherhrnet_plugin.testing.decoder_benchmark import (  # noqa: E402
     STAGES, load_module_file, make_decoders, same_people)
 from higherhrnet_plugin.testing.stage_timer import StageTimer  # noqa: E402
@@ -51,6 +56,11 @@ from higherhrnet_plugin.testing.decoder_cases import (  # noqa: E402
     REAL_INPUT_SIZES, official_cases, real_size_maps)
 
 SLOW = ('mmpose', 'reference')
+#: The official decoder's outputs with each assignment solver.
+FIXTURE_FILES = {
+    'munkres-1.1': 'official_decoder_cases_munkres114.npz',
+    'munkres': 'official_decoder_cases.npz',
+}
 LABELS = {
     'ours': 'ours',
     'baseline': 'baseline (--baseline)',
@@ -67,6 +77,10 @@ def parse_args(argv=None):
     parser.add_argument('--slow-repeats', type=int, default=1,
                         help='rounds in which MMPose\'s decoder and the '
                         'reference loop run too (default 1)')
+    parser.add_argument('--assignment-solver', default='munkres-1.1',
+                        choices=sorted(FIXTURE_FILES),
+                        help='AEGroupingConfig.assignment_solver (default '
+                        'munkres-1.1)')
     parser.add_argument('--baseline', type=Path, default=None,
                         help='an older ae_grouping.py to time side by side')
     parser.add_argument('--people', type=int, nargs='+', default=[1, 5, 20])
@@ -76,7 +90,7 @@ def parse_args(argv=None):
                         help='real-size cases only')
     parser.add_argument(
         '--fixtures', type=Path, default=REPO.parent / 'shared' / 'fixtures',
-        help='folder with official_decoder_cases.npz '
+        help='folder with the official decoder fixtures '
         '(default: ../shared/fixtures beside the repository)')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch CPU threads (default 1)')
@@ -91,7 +105,7 @@ def load_cases(args, cfg, baseline):
     """Cases as dicts: name, maps, check target, decoders."""
     cases = []
     if not args.no_fixtures:
-        path = args.fixtures / 'official_decoder_cases.npz'
+        path = args.fixtures / FIXTURE_FILES[args.assignment_solver]
         if not path.exists():
             sys.exit(f'{path} not found; pass --fixtures or --no-fixtures')
         for case in official_cases(path):
@@ -115,14 +129,18 @@ def load_cases(args, cfg, baseline):
     return cases
 
 
-def measure(cases, repeats: int, slow_repeats: int):
-    """Per case and decoder: runs, each (wall s, CPU s, stage wall s)."""
+def measure(cases, repeats: int, slow_repeats: int, baseline_cfg):
+    """Per case and decoder: runs, each (wall s, CPU s, stage wall s); and
+    each decoder's result (ours also with the baseline's settings)."""
     log('warm-up')
     results = {}
     for case in cases:
         for name, decoder in case['decoders'].items():
             if name not in SLOW:
                 results[case['name'], name] = decoder.run()
+        if baseline_cfg is not None:
+            results[case['name'], 'ours, as baseline'] = batch_group_keypoints(
+                case['heatmaps'], case['tags'], baseline_cfg)[0]
     runs = {(c['name'], d): [] for c in cases for d in c['decoders']}
     for rep in range(repeats):
         log(f'round {rep + 1}/{repeats}')
@@ -155,9 +173,22 @@ def check(cases, results):
                              exact=True)
         baseline = results.get((case['name'], 'baseline'))
         if baseline is not None:
-            ok = ok and same_people(baseline, ours, exact=True)
+            ok = ok and same_people(
+                baseline, results[case['name'], 'ours, as baseline'],
+                exact=True)
         verdicts[case['name']] = 'PASS' if ok else 'FAIL'
     return verdicts
+
+
+def baseline_settings(baseline, cfg):
+    """Our settings as the baseline applies them: one that predates the
+    assignment_solver setting solves with the munkres package."""
+    if baseline is None:
+        return None
+    if 'assignment_solver' in getattr(baseline.AEGroupingConfig,
+                                      '__dataclass_fields__', {}):
+        return cfg
+    return dataclasses.replace(cfg, assignment_solver='munkres')
 
 
 def median_ms(values):
@@ -183,8 +214,9 @@ def cell(value):
 
 
 def report(args, cases, runs, verdicts):
-    print(f'AE grouping decoder, {args.repeats} rounds ({args.slow_repeats} '
-          f'for MMPose and the reference), CPU only: '
+    print(f'AE grouping decoder (assignment solver '
+          f'{args.assignment_solver}), {args.repeats} rounds '
+          f'({args.slow_repeats} for MMPose and the reference), CPU only: '
           f'{platform.processor() or platform.machine()}, '
           f'{torch.get_num_threads()} torch thread(s), torch '
           f'{torch.__version__}, numpy {np.__version__}, load average '
@@ -243,11 +275,12 @@ def report(args, cases, runs, verdicts):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg = AEGroupingConfig()
+    cfg = AEGroupingConfig(assignment_solver=args.assignment_solver)
     baseline = (load_module_file(args.baseline, 'baseline_ae_grouping')
                 if args.baseline else None)
     cases = load_cases(args, cfg, baseline)
-    runs, results = measure(cases, args.repeats, args.slow_repeats)
+    runs, results = measure(cases, args.repeats, args.slow_repeats,
+                            baseline_settings(baseline, cfg))
     verdicts = check(cases, results)
     report(args, cases, runs, verdicts)
     return 0 if all(v == 'PASS' for v in verdicts.values()) else 1

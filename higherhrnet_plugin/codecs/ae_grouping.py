@@ -11,7 +11,8 @@ maps as possible:
    which duplicate joins a group and which one seeds a new group).
 2. Greedy grouping, one joint type after another, with a Hungarian assignment
    between the new candidates and the existing groups (cost
-   ``round(tag distance) * 100 - value``).
+   ``round(tag distance) * 100 - value``; among equal-cost optima the one
+   ``munkres`` 1.1.x picks, see :mod:`.assignment`).
 3. Quarter-pixel adjustment towards the higher neighbour, +0.5 pixel centre.
 4. Person score = mean joint value (missing joints count as 0).
 5. Refinement: a missing joint is taken at the argmax of
@@ -32,9 +33,9 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from munkres import Munkres
 
 from .ae_maps import DeviceMaps, HostMaps
+from .assignment import ASSIGNMENT_SOLVERS, min_cost_assignment
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -71,6 +72,12 @@ class AEGroupingConfig:
         adjust (bool): Quarter-pixel adjustment and +0.5 shift. Defaults to
             True.
         refine (bool): Fill missing joints from the maps. Defaults to True.
+        assignment_solver (str): Which optimum the candidate-to-group
+            assignment picks among equal-cost ones (see
+            :mod:`.assignment`): ``'munkres-1.1'`` (default) that of
+            ``munkres`` 1.1.x, the solver of the published official results;
+            ``'munkres'`` the installed ``munkres`` package; ``'scipy'``
+            SciPy's ``linear_sum_assignment``.
     """
     nms_kernel: int = 5
     topk: int = 30
@@ -81,6 +88,14 @@ class AEGroupingConfig:
     use_detection_value: bool = True
     adjust: bool = True
     refine: bool = True
+    assignment_solver: str = 'munkres-1.1'
+
+    def __post_init__(self):
+        if self.assignment_solver not in ASSIGNMENT_SOLVERS:
+            raise ValueError(
+                f'assignment_solver (decode_assignment_solver in the codec) '
+                f'must be one of {ASSIGNMENT_SOLVERS}, got '
+                f'{self.assignment_solver!r}')
 
     def joint_order(self, num_keypoints: int) -> List[int]:
         """The grouping order for ``num_keypoints`` joint types."""
@@ -297,7 +312,8 @@ def _match_by_tag(vals: np.ndarray, peak_xy: np.ndarray,
             continue
         num_offered = min(len(groups), cfg.max_people)
         dist, col_of_row = _assign_candidates(
-            joints, groups.mean_tags(num_offered), cfg.use_detection_value)
+            joints, groups.mean_tags(num_offered), cfg.use_detection_value,
+            cfg.assignment_solver)
         for row, col in enumerate(col_of_row):
             if col < num_offered and dist[row, col] < cfg.tag_threshold:
                 groups.add(col, joint_type, joints[row], tags32[row])
@@ -307,7 +323,8 @@ def _match_by_tag(vals: np.ndarray, peak_xy: np.ndarray,
 
 
 def _assign_candidates(joints: np.ndarray, group_tags: np.ndarray,
-                       use_value: bool) -> Tuple[np.ndarray, np.ndarray]:
+                       use_value: bool,
+                       solver: str) -> Tuple[np.ndarray, np.ndarray]:
     """Hungarian assignment of candidates (rows) to groups (columns).
 
     Args:
@@ -315,6 +332,7 @@ def _assign_candidates(joints: np.ndarray, group_tags: np.ndarray,
         group_tags (np.ndarray): (G, L) float32 group mean tags.
         use_value (bool): Cost ``round(dist) * 100 - value`` if True, else
             ``dist``.
+        solver (str): See :func:`.assignment.min_cost_assignment`.
 
     Returns:
         tuple: tag distances (n, G) float64 and the column of every row (n, );
@@ -328,32 +346,7 @@ def _assign_candidates(joints: np.ndarray, group_tags: np.ndarray,
         cost = np.concatenate(
             [cost, np.full((num_cand, num_cand - num_groups), _PAD_COST)],
             axis=1)
-    return dist, min_cost_assignment(cost)
-
-
-def min_cost_assignment(cost: np.ndarray) -> np.ndarray:
-    """Minimum-cost assignment of every row to a distinct column.
-
-    Solved with the ``munkres`` package, as in the official decoder, because
-    the choice among equal-cost optima matters here: costs are rounded
-    distances x 100 minus peak values, so ties are common (duplicate peaks of
-    a plateau, several groups at the same rounded distance), and a different
-    optimum groups people differently. SciPy's ``linear_sum_assignment``
-    breaks such ties otherwise and fails two of the eight official fixture
-    cases, and so does classic ``munkres`` 1.1.4; ``munkres`` 3.0.0 (pinned
-    in ``requirements/constraints.txt``) reproduces all of them. The
-    matrices are small (candidates x groups).
-
-    Args:
-        cost (np.ndarray): (n, m) float64 finite costs, n <= m.
-
-    Returns:
-        np.ndarray: (n, ) int64 column assigned to each row.
-    """
-    if cost.shape[0] > cost.shape[1]:
-        raise ValueError('min_cost_assignment needs rows <= columns')
-    pairs = Munkres().compute(cost)  # (row, col), sorted by row
-    return np.array([col for _, col in pairs], np.int64)
+    return dist, min_cost_assignment(cost, solver)
 
 
 # --------------------------------------------------------------------------

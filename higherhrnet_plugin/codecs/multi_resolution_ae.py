@@ -141,6 +141,10 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
               and unflipped samples place a joint alike. See
               ``docs/design.md``.
         decode_* : grouping settings, see :class:`AEGroupingConfig`.
+            ``decode_assignment_solver`` picks the optimum among equal-cost
+            candidate-to-group assignments: ``'munkres-1.1'`` (default)
+            that of ``munkres`` 1.1.x, with which the official results were
+            produced (``'munkres'``: the installed package; ``'scipy'``).
     """
 
     auxiliary_encode_keys = {
@@ -164,7 +168,8 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
                  decode_keypoint_order: Optional[Sequence[int]] = None,
                  decode_use_detection_value: bool = True,
                  decode_adjust: bool = True,
-                 decode_refine: bool = True):
+                 decode_refine: bool = True,
+                 decode_assignment_solver: str = 'munkres-1.1'):
         super().__init__()
         if flip_about not in ('output', 'input'):
             raise ValueError('MultiResolutionAssociativeEmbedding: '
@@ -185,7 +190,8 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
             keypoint_order=decode_keypoint_order,
             use_detection_value=decode_use_detection_value,
             adjust=decode_adjust,
-            refine=decode_refine)
+            refine=decode_refine,
+            assignment_solver=decode_assignment_solver)
 
     def _input_to_level(self, level: int) -> np.ndarray:
         """Scale (sx, sy) from input pixels to pixels of resolution level."""

@@ -159,8 +159,7 @@ def _reference_decoder(heatmaps: Tensor, tags: Tensor,
         'adjust': [(module, '_adjust')],
         'refine': [(module, '_refine')],
     }
-    if hasattr(module, 'Munkres'):
-        hooks['assignment'] = [(module.Munkres, 'compute')]
+    hooks['assignment'] = [(module, 'min_cost_assignment')]
     return Decoder(run, hooks)
 
 

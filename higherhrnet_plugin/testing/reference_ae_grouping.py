@@ -2,9 +2,9 @@
 
 A plain, step-by-step implementation of the decoder described in
 ``higherhrnet_plugin/codecs/ae_grouping.py``: one joint type, one person and
-one full-resolution map at a time, with the ``munkres`` package for the
-assignment, like the official HigherHRNet code. It is the yardstick for the
-vectorised decoder (equality tests) and the baseline of
+one full-resolution map at a time, with the assignment solver of
+``cfg.assignment_solver`` (the official code calls ``munkres``). It is the
+yardstick for the vectorised decoder (equality tests) and the baseline of
 ``tools/benchmark_decoder.py``. Do not use it outside tests: it is many times
 slower.
 """
@@ -13,9 +13,9 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from munkres import Munkres
 
 from higherhrnet_plugin.codecs.ae_grouping import AEGroupingConfig
+from higherhrnet_plugin.codecs.assignment import min_cost_assignment
 
 
 def reference_group_keypoints(heatmaps, tags, cfg: AEGroupingConfig = None
@@ -128,7 +128,8 @@ def _group(candidates, order, num_joints: int, tag_dim: int,
         if len(found) > len(keys):
             padding = np.full((len(found), len(found) - len(keys)), 1e10)
             cost = np.concatenate([cost, padding], axis=1)
-        for i, j in Munkres().compute(cost):
+        for i, j in enumerate(min_cost_assignment(cost,
+                                                  cfg.assignment_solver)):
             row, tag = found[i]
             if j < len(keys) and dist[i, j] < cfg.tag_threshold:
                 joints_of[keys[j]][joint_type] = row
