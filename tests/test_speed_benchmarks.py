@@ -1,10 +1,11 @@
-"""The decoder benchmark: its stage timer and a short run of the tool."""
+"""The speed benchmarks (decoder, inference overhead): their stage timer and
+short runs of the tools."""
 import time
 import types
 
 from higherhrnet_plugin.testing.stage_timer import StageTimer
 
-from .conftest import load_tool
+from .conftest import TINY_CONFIG, load_tool
 
 
 class _Worker:
@@ -71,3 +72,19 @@ def test_decoder_benchmark_runs_and_checks(capsys):
     for decoder in ('MMPose 1.x', 'reference loop'):
         assert f'| W32-512, 1 person | {decoder} |' in out
     assert 'W32-512, 1 person: ours' in out and 'target <= 20 ms' in out
+
+
+def test_overhead_benchmark_runs(capsys):
+    """The tiny model, two runs: the four timings, (b) split into its
+    parts, the ratios against the target."""
+    code = load_tool('benchmark_overhead').main(
+        ['--config', str(TINY_CONFIG), '--runs', '2', '--threads', '1'])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for row in ('(a) two forward passes', '(b) inference_bottomup, flip test',
+                '(c) two forward passes, fused BN',
+                '(d) inference_bottomup, fused BN'):
+        assert f'| {row} |' in out
+    assert '(b) beyond the network, median ms: data preprocessor' in out
+    assert 'end-to-end / forwards (median over runs): ' in out
+    assert 'target <= 1.05' in out and 'BatchNorm fusion: forwards' in out
