@@ -11,22 +11,23 @@ fixes two orders among equal values: the order of tied peaks in
 among equal refinement scores. Both are kept while reading only a small part
 of the maps, guided by the maximum of every ``TILE_SIDE`` square tile:
 
-- **Top-k.** On a row of n >= 64 k values, PyTorch's CPU ``topk`` is
-  ``std::partial_sort``: a heap of the first k elements, then, in order,
-  every element that compares greater than the heap's smallest replaces
-  it; elements that do not leave no trace. The heap's smallest is the k-th
-  largest value seen so far, so an element at or below the k-th largest
-  value of *any* set of earlier elements is never inserted. Dropping such
-  elements, keeping the others in raster order, gives ``topk`` the same
-  heap operations: the same values, indices and order, ties included.
-  :func:`peak_candidates` computes the suppressed map exactly on the first
-  rows, then, band after band, only in the tiles whose maximum exceeds the
-  k-th largest value found so far, and keeps the local maxima above it.
+- **Top-k.** Only peaks above the detection threshold are grouped; if
+  their values are distinct, their official order is that of their values,
+  and they lie in the tiles whose maximum is above the threshold. Tied
+  values take ``topk``'s order: on a row of n >= 64 k values, PyTorch's CPU
+  ``topk`` is ``std::partial_sort``, a heap of the first k elements, then,
+  in order, every element that compares greater than the heap's smallest
+  replaces it; elements that do not leave no trace. The heap's smallest is
+  the k-th largest value seen so far, so an element at or below the k-th
+  largest value of *any* set of earlier elements is never inserted.
+  Dropping such elements, keeping the others in raster order, gives
+  ``topk`` the same heap operations: the same values, indices and order,
+  ties included (:func:`peak_candidates`, :func:`heap_candidates`).
 - **Refinement.** A pixel's score ``heat - round(|tag - person tag|)`` is
-  never above its heat. :meth:`HostMaps.refinement_argmax` scores the
-  pixels whose heat reaches the n-th largest tile maximum, for growing n,
-  until every pair's best score reaches that level: no other pixel can
-  then reach (or tie) it.
+  never above its heat, nor above its tile's heat maximum minus the rounded
+  distance from the person tag to the tile's range of tags;
+  :meth:`HostMaps.refinement_argmax` scores only the pixels these bounds
+  cannot rule out.
 
 On another device, :class:`DeviceMaps` runs NMS and top-k there for the
 whole batch (``max_pool2d``, ``topk``, as the official code does on a GPU)
@@ -351,8 +352,7 @@ def heap_candidates(heatmaps: np.ndarray, tiles: TileMaxima, kernel: int,
         band = _tile_local_maxima(heatmaps, tiles, joint, row + start, col,
                                   kernel, bound[joint])
         found.append(band)
-        new_values, _ = _rows_by_joint(*band,
-                                       num_joints)
+        new_values, _ = _rows_by_joint(*band, num_joints)
         largest = -np.partition(
             -np.concatenate([largest, new_values], axis=1), k - 1,
             axis=1)[:, :k]
@@ -550,10 +550,6 @@ class HostMaps:
         self.width = width
         self.nms_kernel = nms_kernel
         self.tiles: Optional[TileMaxima] = None
-
-    @property
-    def tag_dim(self) -> int:
-        return self.tags.shape[0]
 
     def peaks(self, k: int, threshold: float
               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -805,7 +801,9 @@ class DeviceMaps:
                           pair_tag: np.ndarray
                           ) -> Tuple[np.ndarray, np.ndarray]:
         """See :meth:`HostMaps.refinement_argmax`: every pixel of the
-        pair's heatmap is scored, on the device, in chunks of pairs."""
+        pair's heatmap is scored, on the device, in chunks of pairs, with
+        the same float32 operations (tag dimensions summed in order, as
+        NumPy does for fewer than 8)."""
         pixels = self.heat.shape[1]
         chunk = max(1, _DEVICE_CHUNK // pixels)
         best = []
