@@ -200,7 +200,7 @@ def random_maps(seed, num_joints=17, tag_dim=1, size=(40, 56), people=4):
     (2, 14, 2, {}),
     (3, 17, 1, dict(adjust=False, refine=False)),
     (4, 17, 2, dict(adjust=False, refine=True)),
-    (5, 17, 1, dict(max_people=2)),
+    (5, 17, 1, dict(max_offered_groups=2)),
     (6, 14, 1, dict(use_detection_value=False, tag_threshold=2.0)),
     (7, 17, 2, dict(nms_kernel=3, topk=5, detection_threshold=0.3)),
     (8, 17, 3, {}),
@@ -374,9 +374,9 @@ def test_starting_a_group_under_an_existing_key_resets_its_tags():
         assert grouped[0, 3, 2] == 0 and grouped[1, 3, 2] > 0.9
 
 
-def test_only_max_people_groups_are_offered():
-    """Joints of a person beyond the first ``max_people`` groups cannot join
-    it and start groups of their own."""
+def test_only_max_offered_groups_are_offered():
+    """Joints of a person beyond the first ``max_offered_groups`` groups
+    cannot join it and start groups of their own."""
     people = []
     for i in range(3):
         people.append(({k: (6 + 20 * i, 4 + 6 * k) for k in range(4)},
@@ -385,7 +385,7 @@ def test_only_max_people_groups_are_offered():
     # make every joint's tag distinct (else the quirk above regroups them)
     for k in range(4):
         tags[k] += 0.01 * k
-    cfg = AEGroupingConfig(max_people=2, adjust=False, refine=False)
+    cfg = AEGroupingConfig(max_offered_groups=2, adjust=False, refine=False)
     grouped, _ = group_keypoints(heatmaps, tags, cfg)
     assert grouped.shape[0] == 2 + 4
     assert sorted((grouped[:, :, 2] > 0).sum(axis=1).tolist()) == [
@@ -396,6 +396,27 @@ def test_only_max_people_groups_are_offered():
     uncapped, _ = group_keypoints(heatmaps, tags,
                                   AEGroupingConfig(adjust=False, refine=False))
     assert uncapped.shape[0] == 3
+
+
+@pytest.mark.parametrize('max_instances', [1, 2, 3, 100])
+def test_max_instances_returns_the_best_scored_people(max_instances):
+    """``max_instances`` caps the output (MMPose's meaning) at the people
+    with the highest scores, in creation order; the grouping itself is that
+    of the uncapped decoder."""
+    heatmaps, tags = random_maps(11, 17, 2)
+    everyone, scores = group_keypoints(heatmaps, tags, AEGroupingConfig())
+    assert len(np.unique(scores)) == len(scores) >= 4
+    kept = np.sort(np.argsort(-scores)[:max_instances])
+    grouped, kept_scores = group_keypoints(
+        heatmaps, tags, AEGroupingConfig(max_instances=max_instances))
+    np.testing.assert_array_equal(grouped, everyone[kept])
+    np.testing.assert_array_equal(kept_scores, scores[kept])
+    assert len(grouped) == min(max_instances, len(everyone))
+
+
+def test_max_instances_must_be_positive():
+    with pytest.raises(ValueError, match='decode_max_instances'):
+        AEGroupingConfig(max_instances=0)
 
 
 def test_tensor_inputs():

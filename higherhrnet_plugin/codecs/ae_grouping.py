@@ -61,9 +61,14 @@ class AEGroupingConfig:
             Defaults to 0.1.
         tag_threshold (float): A candidate joins a group only if its tag
             distance to the group's mean tag is < this. Defaults to 1.0.
-        max_people (int): Only the first ``max_people`` groups (in creation
-            order) are offered to new candidates; later groups can still be
-            created and are returned. Defaults to 30.
+        max_offered_groups (int): Only the first ``max_offered_groups``
+            groups (in creation order) are offered to the candidates of a
+            joint type; later groups can still be created and are returned.
+            The official ``MAX_NUM_PEOPLE`` of the decoder. Defaults to 30.
+        max_instances (int, optional): At most this many people are
+            returned: those with the highest scores (equal scores: the
+            earlier created), in creation order. ``None`` (default, as the
+            official decoder) returns every group.
         keypoint_order (Sequence[int], optional): Order in which joint types
             are grouped. ``None`` means :data:`COCO_KEYPOINT_ORDER` for 17
             joints and ``range(K)`` otherwise.
@@ -83,7 +88,8 @@ class AEGroupingConfig:
     topk: int = 30
     detection_threshold: float = 0.1
     tag_threshold: float = 1.0
-    max_people: int = 30
+    max_offered_groups: int = 30
+    max_instances: Optional[int] = None
     keypoint_order: Optional[Sequence[int]] = None
     use_detection_value: bool = True
     adjust: bool = True
@@ -91,6 +97,10 @@ class AEGroupingConfig:
     assignment_solver: str = 'munkres-1.1'
 
     def __post_init__(self):
+        if self.max_instances is not None and self.max_instances < 1:
+            raise ValueError('max_instances (decode_max_instances in the '
+                             'codec) must be None or >= 1, got '
+                             f'{self.max_instances}')
         if self.assignment_solver not in ASSIGNMENT_SOLVERS:
             raise ValueError(
                 f'assignment_solver (decode_assignment_solver in the codec) '
@@ -207,7 +217,18 @@ def _decode(maps: MapReader,
     scores = grouped[:, :, 2].mean(axis=1)
     if cfg.refine:
         _refine_in_place(grouped, maps)
-    return grouped, scores
+    return _best_instances(grouped, scores, cfg.max_instances)
+
+
+def _best_instances(grouped: np.ndarray, scores: np.ndarray,
+                    max_instances: Optional[int]
+                    ) -> Tuple[np.ndarray, np.ndarray]:
+    """The ``max_instances`` people with the highest scores (all if
+    ``None``), kept in creation order."""
+    if max_instances is None or len(scores) <= max_instances:
+        return grouped, scores
+    best = np.sort(np.argsort(-scores, kind='stable')[:max_instances])
+    return grouped[best], scores[best]
 
 
 # --------------------------------------------------------------------------
@@ -310,7 +331,7 @@ def _match_by_tag(vals: np.ndarray, peak_xy: np.ndarray,
             for joint, tag in zip(joints, tags32):
                 groups.start(joint_type, joint, tag)
             continue
-        num_offered = min(len(groups), cfg.max_people)
+        num_offered = min(len(groups), cfg.max_offered_groups)
         dist, col_of_row = _assign_candidates(
             joints, groups.mean_tags(num_offered), cfg.use_detection_value,
             cfg.assignment_solver)

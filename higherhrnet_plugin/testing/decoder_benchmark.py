@@ -123,7 +123,7 @@ def _mmpose_decoder(heatmaps: Tensor, tags: Tensor,
         decode_nms_kernel=cfg.nms_kernel, decode_topk=cfg.topk,
         decode_keypoint_thr=cfg.detection_threshold,
         decode_tag_thr=cfg.tag_threshold,
-        decode_max_instances=cfg.max_people, decode_center_shift=0.5)
+        decode_max_instances=cfg.max_offered_groups, decode_center_shift=0.5)
 
     def run():
         codec.batch_decode(heatmaps, tags)

@@ -115,7 +115,7 @@ def _group(candidates, order, num_joints: int, tag_dim: int,
             for row, tag in found:
                 start_group(joint_type, row, tag)
             continue
-        keys = list(joints_of)[:cfg.max_people]
+        keys = list(joints_of)[:cfg.max_offered_groups]
         group_tags = [np.mean(tags_of[key], axis=0) for key in keys]
         dist = np.zeros((len(found), len(keys)))
         cost = np.zeros((len(found), len(keys)))
