@@ -1,11 +1,12 @@
-"""The speed benchmarks (decoder, inference overhead): their stage timer and
-short runs of the tools."""
+"""The speed benchmarks (decoder, inference overhead, throughput): their
+stage timer and short runs of the tools."""
+import re
 import time
 import types
 
 from higherhrnet_plugin.testing.stage_timer import StageTimer
 
-from .conftest import TINY_CONFIG, load_tool
+from .conftest import TINY_CONFIG, load_tool, shared_path
 
 
 class _Worker:
@@ -88,3 +89,26 @@ def test_overhead_benchmark_runs(capsys):
     assert '(b) beyond the network, median ms: data preprocessor' in out
     assert 'end-to-end / forwards (median over runs): ' in out
     assert 'target <= 1.05' in out and 'BatchNorm fusion: forwards' in out
+
+
+def test_throughput_benchmark_plants_outputs_and_batches(capsys):
+    """The tiny model with flip test on the annotated images of ../shared
+    (planted perfect outputs, images of several sizes): batch sizes 1 and
+    3 report their rates and decode shares and find the same people."""
+    shared_path('data', 'coco', 'test_coco.json')
+    code = load_tool('benchmark_throughput').main([
+        '--config', str(TINY_CONFIG), '--flip', '--batch-sizes', '1', '3',
+        '--rounds', '1', '--threads', '1'
+    ])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert 'planted perfect outputs' in out and 'flip test on' in out
+    rows = {int(cells[1]): cells[2:-1] for cells in (
+        [c.strip() for c in line.split('|')] for line in out.splitlines()
+        if re.match(r'\| [0-9]+ \|', line))}
+    assert sorted(rows) == [1, 3]
+    people = {size: int(row[-1]) for size, row in rows.items()}
+    # the 7 annotated images hold 17 people with keypoints
+    assert people[1] == people[3] >= 17
+    for rate, ms, share, ratio, _ in rows.values():
+        assert float(rate) > 0 and float(share.rstrip('%')) > 0

@@ -35,6 +35,7 @@ plateaus of tied pixels once upsampled). With ``--checkpoint`` the real
 outputs are used instead.
 """
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -68,23 +69,6 @@ def parse_args(argv=None):
     parser.add_argument('--runs', type=int, default=7)
     parser.add_argument('--threads', type=int, default=None)
     return parser.parse_args(argv)
-
-
-class PlantedNetwork:
-    """Runs the real network, then returns the planted outputs of the view
-    instead (original and flipped views alternate, as flip test calls
-    them)."""
-
-    def __init__(self, network, views):
-        self.network = network
-        self.views = views
-        self.calls = 0
-
-    def __call__(self, x):
-        self.network(x)
-        outputs = self.views[self.calls % len(self.views)]
-        self.calls += 1
-        return outputs
 
 
 def annotations_of(image: Path, ann_file: Path):
@@ -129,6 +113,7 @@ def main(argv=None) -> int:
     from mmpose.apis import inference_bottomup
 
     from higherhrnet_plugin.apis import fuse_conv_bn, init_model
+    from higherhrnet_plugin.testing.oracle import PlantedNetwork
     from higherhrnet_plugin.testing.stage_timer import StageTimer
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -145,7 +130,10 @@ def main(argv=None) -> int:
     models = {'': model, 'fused': fused}
     if args.checkpoint is None:
         for m in models.values():
-            m.network = PlantedNetwork(m.network, views)
+            # flip test runs the original view, then the flipped one
+            calls = itertools.count()
+            m.network = PlantedNetwork(
+                m.network, lambda x, calls=calls: views[next(calls) % 2])
 
     def forwards(m):
         network = getattr(m.network, 'network', m.network)
