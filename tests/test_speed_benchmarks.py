@@ -4,7 +4,7 @@ import re
 import time
 import types
 
-from higherhrnet_plugin.testing.stage_timer import StageTimer
+from higherhrnet_plugin.benchmarks.stage_timer import StageTimer
 
 from .conftest import TINY_CONFIG, load_tool, shared_path
 

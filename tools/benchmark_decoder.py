@@ -14,7 +14,7 @@ Cases:
   5 and 20 people (``higherhrnet_plugin.testing.decoder_cases``), checked
   against the reference loop, bit for bit.
 
-Decoders (``higherhrnet_plugin.testing.decoder_benchmark``): ``ours``,
+Decoders (``higherhrnet_plugin.benchmarks.decoder``): ``ours``,
 ``baseline`` (with ``--baseline FILE``: an older ``ae_grouping.py``, e.g.
 from git history, called as the codec called it, and checked bit for bit
 against ours with the baseline's assignment solver), ``mmpose`` (MMPose 1.x
@@ -49,9 +49,9 @@ import torch  # noqa: E402
 
 from higherhrnet_plugin.codecs.ae_grouping import (  # noqa: E402
     AEGroupingConfig, batch_group_keypoints)
-from higherhrnet_plugin.testing.decoder_benchmark import (  # noqa: E402
+from higherhrnet_plugin.benchmarks.decoder import (  # noqa: E402
     STAGES, load_module_file, make_decoders, same_people)
-from higherhrnet_plugin.testing.stage_timer import StageTimer  # noqa: E402
+from higherhrnet_plugin.benchmarks.stage_timer import StageTimer  # noqa: E402
 from higherhrnet_plugin.testing.decoder_cases import (  # noqa: E402
     REAL_INPUT_SIZES, official_cases, real_size_maps)
 

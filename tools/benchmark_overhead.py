@@ -114,7 +114,7 @@ def main(argv=None) -> int:
 
     from higherhrnet_plugin.apis import fuse_conv_bn, init_model
     from higherhrnet_plugin.testing.oracle import PlantedNetwork
-    from higherhrnet_plugin.testing.stage_timer import StageTimer
+    from higherhrnet_plugin.benchmarks.stage_timer import StageTimer
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)

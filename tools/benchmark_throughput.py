@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     from mmengine.config import Config
     from higherhrnet_plugin.apis import fuse_conv_bn, init_model
     from higherhrnet_plugin.testing.oracle import plant_perfect_outputs
-    from higherhrnet_plugin.testing.stage_timer import StageTimer
+    from higherhrnet_plugin.benchmarks.stage_timer import StageTimer
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)

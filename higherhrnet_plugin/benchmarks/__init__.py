@@ -8,6 +8,11 @@ them.
   :mod:`.comparison_report` as Markdown, CSV and a plot;
 - :mod:`.overfit` (``tools/overfit_benchmark.py``): the tiny model trained on
   four real images without augmentation, loss and AP per evaluation;
+- :mod:`.decoder` (``tools/benchmark_decoder.py``): the AE grouping decoder
+  beside its previous version, MMPose's decoder and the reference loop,
+  stage by stage;
+- :mod:`.stage_timer`: where a run spends its time (also used by
+  ``tools/benchmark_overhead.py`` and ``tools/benchmark_throughput.py``);
 - :mod:`.machine`: what the reports say about the machine.
 
 Nothing here is imported by ``import higherhrnet_plugin``, nor by importing

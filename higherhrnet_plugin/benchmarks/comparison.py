@@ -10,7 +10,7 @@ test pipeline (see docs/benchmark.md for the definitions):
 * decode latency, without and with flip test: everything ``model.predict``
   does beyond the network (time in ``predict`` minus time in
   ``extract_feat`` and ``head.forward`` within the same call, by
-  :class:`~higherhrnet_plugin.testing.stage_timer.StageTimer`);
+  :class:`~higherhrnet_plugin.benchmarks.stage_timer.StageTimer`);
 * end-to-end latency per image, without and with flip test:
   ``mmpose.apis.inference_bottomup`` on a decoded image;
 * peak memory of one ``inference_bottomup`` call, in a fresh process per
@@ -45,7 +45,7 @@ from mmengine.runner import Runner
 from mmpose.apis import inference_bottomup
 
 from ..apis import init_model, network_inputs
-from ..testing.stage_timer import StageTimer
+from .stage_timer import StageTimer
 from ..utils import describe_error
 from .memory_probe import measure_peak_memory
 

@@ -16,7 +16,8 @@ Decoders: ``ours`` (:func:`~..codecs.ae_grouping.batch_group_keypoints`),
 ``baseline`` (an older ``ae_grouping.py`` given as a file, called the way
 the codec called it: tags (K, H, W, L) as a permuted view, which it made
 contiguous), ``mmpose`` (MMPose 1.x ``AssociativeEmbedding.batch_decode``)
-and ``reference`` (the per-joint loop of :mod:`.reference_ae_grouping`).
+and ``reference`` (the per-joint loop of
+:mod:`~higherhrnet_plugin.testing.reference_ae_grouping`).
 """
 import importlib.util
 from pathlib import Path
@@ -26,8 +27,8 @@ import numpy as np
 from torch import Tensor
 
 from ..codecs import ae_grouping, ae_maps
-from . import reference_ae_grouping
-from .decoder_cases import tags_per_joint
+from ..testing import reference_ae_grouping
+from ..testing.decoder_cases import tags_per_joint
 from .stage_timer import Hooks
 
 #: Stages, in the order they run; ``assignment`` is part of ``grouping``.
