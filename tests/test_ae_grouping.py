@@ -1,76 +1,135 @@
 """Associative-embedding grouping: parity with the official decoder.
 
 The fixtures hold what the official HigherHRNet decoder returned for eight
-inputs; both the vectorised decoder and the slow reference loop must give the
-same people. Synthetic cases check the behaviour the fixtures do not cover.
+COCO and four CrowdPose inputs, once with munkres 1.1.4 as its assignment
+solver (the solver of the published results, this decoder's default tie
+rule) and once with munkres 3.0.0 (``assignment_solver='munkres'``). Both the
+decoder (on the CPU and on the maps' device) and the slow reference loop must
+give the same people, bit for bit. Synthetic cases check the behaviour the
+fixtures do not cover. The decoder takes tags in the head's layout
+(L*K, H, W); the fixtures and the reference loop use (K, H, W, L).
 """
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 
 import higherhrnet_plugin  # noqa: F401  (shims before mmpose imports)
-from higherhrnet_plugin.codecs import ae_grouping
+from higherhrnet_plugin.codecs import ae_maps
 from higherhrnet_plugin.testing import shared_path
 from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
-                                                   group_keypoints,
-                                                   min_cost_assignment)
-from tests.reference_ae_grouping import reference_group_keypoints
+                                                   batch_group_keypoints,
+                                                   group_keypoints)
+from higherhrnet_plugin.testing.decoder_cases import (tags_per_joint,
+                                                      tags_to_head_layout)
+from higherhrnet_plugin.testing.reference_ae_grouping import \
+    reference_group_keypoints
 
-NUM_CASES = 8
+# (dataset, assignment_solver) -> what the official decoder returned with
+# that solver (munkres 1.1.4 for 'munkres-1.1', 3.0.0 for 'munkres')
+FIXTURES = {
+    ('coco', 'munkres-1.1'): 'official_decoder_cases_munkres114.npz',
+    ('coco', 'munkres'): 'official_decoder_cases.npz',
+    ('crowdpose', 'munkres-1.1'):
+    'official_crowdpose_decoder_cases_munkres114.npz',
+    ('crowdpose', 'munkres'): 'official_crowdpose_decoder_cases.npz',
+}
+CASES = [('coco', case) for case in range(8)] + [('crowdpose', case)
+                                                  for case in range(4)]
+# the official decoder groups CrowdPose's 14 joints in its COCO order cut
+# to 14 entries
+KEYPOINT_ORDER = {
+    'coco': None,
+    'crowdpose': [0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13],
+}
 MODES = {
     'adjust_refine': dict(adjust=True, refine=True),
     'plain': dict(adjust=False, refine=False),
 }
-DECODERS = {'fast': group_keypoints, 'reference': reference_group_keypoints}
+
+
+def on_device(heatmaps, tags, cfg=None):
+    """The device (PyTorch) path, forced on CPU tensors."""
+    return batch_group_keypoints(torch.from_numpy(heatmaps)[None],
+                                 torch.from_numpy(tags)[None], cfg,
+                                 on_device=True)[0]
+
+
+def reference(heatmaps, tags, cfg=None):
+    return reference_group_keypoints(
+        heatmaps, tags_per_joint(tags, heatmaps.shape[0]), cfg)
+
+
+DECODERS = {'fast': group_keypoints, 'device': on_device,
+            'reference': reference}
 
 
 @pytest.fixture(scope='module')
 def official():
-    with np.load(shared_path('fixtures', 'official_decoder_cases.npz')) as data:  # arrays are read on access
-        yield data
+    """``official(dataset, solver)``: the fixture file, opened once."""
+    files = {}
+
+    def load(dataset, solver):
+        if (dataset, solver) not in files:
+            files[dataset, solver] = np.load(
+                shared_path('fixtures', FIXTURES[dataset, solver]))
+        return files[dataset, solver]
+
+    yield load
+    for data in files.values():
+        data.close()
 
 
-def assert_same_people(grouped, scores, expected, expected_scores):
-    """Same people in any order: keypoints within 1e-3 px, values, tags and
-    scores within 1e-5."""
+def decode_case(official, decoder, dataset, case, mode, solver):
+    """Decode a fixture case; return (got, expected) (grouped, scores)."""
+    data = official(dataset, solver)
+    cfg = AEGroupingConfig(keypoint_order=KEYPOINT_ORDER[dataset],
+                           assignment_solver=solver, **MODES[mode])
+    got = DECODERS[decoder](data[f'case{case}_heatmaps'],
+                            tags_to_head_layout(data[f'case{case}_tags']),
+                            cfg)
+    expected = (data[f'case{case}_{mode}_grouped'],
+                data[f'case{case}_{mode}_scores'])
+    return got, expected
+
+
+def assert_same_output(got, expected):
+    """Same people in the same order, bit for bit."""
+    (grouped, scores), (want, want_scores) = got, expected
     assert grouped.dtype == np.float32 and scores.dtype == np.float32
-    assert grouped.shape == expected.shape, (grouped.shape, expected.shape)
-    assert scores.shape == expected_scores.shape
-    # pair people by their whole keypoint rows
-    cost = np.abs(expected[:, None] - grouped[None]).sum(axis=(2, 3))
-    _, cols = linear_sum_assignment(cost)
-    got, got_scores = grouped[cols], scores[cols]
-    np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=1e-3,
-                               rtol=0)
-    np.testing.assert_allclose(got[..., 2:], expected[..., 2:], atol=1e-5,
-                               rtol=0)
-    np.testing.assert_allclose(got_scores, expected_scores, atol=1e-5,
-                               rtol=0)
+    np.testing.assert_array_equal(grouped, want)
+    np.testing.assert_array_equal(scores, want_scores)
 
 
 @pytest.mark.parametrize('mode', MODES)
-@pytest.mark.parametrize('case', range(NUM_CASES))
-@pytest.mark.parametrize('decoder', DECODERS)
-def test_matches_official_decoder(official, decoder, case, mode):
-    grouped, scores = DECODERS[decoder](official[f'case{case}_heatmaps'],
-                                        official[f'case{case}_tags'],
-                                        AEGroupingConfig(**MODES[mode]))
-    assert_same_people(grouped, scores, official[f'case{case}_{mode}_grouped'],
-                       official[f'case{case}_{mode}_scores'])
+@pytest.mark.parametrize('dataset, case', CASES)
+@pytest.mark.parametrize('decoder, solver', [('fast', 'munkres-1.1'),
+                                             ('device', 'munkres-1.1'),
+                                             ('reference', 'munkres-1.1'),
+                                             ('fast', 'munkres')])
+def test_matches_official_decoder(official, decoder, solver, dataset, case,
+                                  mode):
+    assert_same_output(
+        *decode_case(official, decoder, dataset, case, mode, solver))
 
 
-def test_comparison_detects_differences(official):
-    """The comparison itself fails on a missing person or a moved joint."""
-    expected = official['case4_plain_grouped']
-    scores = official['case4_plain_scores']
+def test_default_is_the_tie_rule_of_munkres_1_1():
+    assert AEGroupingConfig().assignment_solver == 'munkres-1.1'
+
+
+@pytest.mark.parametrize('solver', ['munkres', 'scipy'])
+def test_other_tie_rules_change_the_official_result(official, solver):
+    """Why the tie rule matters: with munkres 3.0.0's or SciPy's choice
+    among equal-cost optima, case 7 groups people otherwise than the
+    official decoder with munkres 1.1.4 (so the parity test above can
+    fail)."""
+    data = official('coco', 'munkres-1.1')
+    got = group_keypoints(
+        data['case7_heatmaps'], tags_to_head_layout(data['case7_tags']),
+        AEGroupingConfig(assignment_solver=solver, **MODES['plain']))
     with pytest.raises(AssertionError):
-        assert_same_people(expected[1:], scores[1:], expected, scores)
-    with pytest.raises(AssertionError):
-        moved = expected.copy()
-        moved[0, 0, 0] += 0.01
-        assert_same_people(moved, scores, expected, scores)
+        assert_same_output(
+            got, (data['case7_plain_grouped'], data['case7_plain_scores']))
 
 
 # --------------------------------------------------------------------------
@@ -90,7 +149,7 @@ def make_maps(people, num_joints=17, size=(48, 64), tag_dim=1, noise=0.0,
         noise: amplitude of a uniform background.
 
     Returns:
-        heatmaps (K, H, W) and tags (K, H, W, L), float32.
+        heatmaps (K, H, W) and tags (L*K, H, W), float32.
     """
     rng = np.random.default_rng(seed)
     height, width = size
@@ -104,7 +163,8 @@ def make_maps(people, num_joints=17, size=(48, 64), tag_dim=1, noise=0.0,
             heatmaps[joint_type] = np.maximum(heatmaps[joint_type], blob)
             near = (xx - x)**2 + (yy - y)**2 <= 9
             tags[joint_type][near] = tag
-    return heatmaps.astype(np.float32), tags.astype(np.float32)
+    return heatmaps.astype(np.float32), tags_to_head_layout(
+        tags.astype(np.float32))
 
 
 def random_maps(seed, num_joints=17, tag_dim=1, size=(40, 56), people=4):
@@ -130,7 +190,8 @@ def random_maps(seed, num_joints=17, tag_dim=1, size=(40, 56), people=4):
             near = (xx - x)**2 + (yy - y)**2 <= 4
             tags[joint_type][near] = np.round(
                 tag + rng.normal(0, 0.2, tag_dim), 2)
-    return heatmaps.astype(np.float32), tags.astype(np.float32)
+    return heatmaps.astype(np.float32), tags_to_head_layout(
+        tags.astype(np.float32))
 
 
 @pytest.mark.parametrize('seed, num_joints, tag_dim, options', [
@@ -139,7 +200,7 @@ def random_maps(seed, num_joints=17, tag_dim=1, size=(40, 56), people=4):
     (2, 14, 2, {}),
     (3, 17, 1, dict(adjust=False, refine=False)),
     (4, 17, 2, dict(adjust=False, refine=True)),
-    (5, 17, 1, dict(max_people=2)),
+    (5, 17, 1, dict(max_offered_groups=2)),
     (6, 14, 1, dict(use_detection_value=False, tag_threshold=2.0)),
     (7, 17, 2, dict(nms_kernel=3, topk=5, detection_threshold=0.3)),
     (8, 17, 3, {}),
@@ -148,30 +209,33 @@ def test_fast_equals_reference_on_random_maps(seed, num_joints, tag_dim,
                                               options):
     heatmaps, tags = random_maps(seed, num_joints, tag_dim)
     cfg = AEGroupingConfig(**options)
-    grouped, scores = group_keypoints(heatmaps, tags, cfg)
-    expected, expected_scores = reference_group_keypoints(heatmaps, tags, cfg)
-    assert grouped.shape[0] >= 2
-    # same algorithm, same order of people, bit for bit
-    np.testing.assert_array_equal(grouped, expected)
-    np.testing.assert_array_equal(scores, expected_scores)
+    expected, expected_scores = reference(heatmaps, tags, cfg)
+    assert expected.shape[0] >= 2
+    for decoder in (group_keypoints, on_device):
+        grouped, scores = decoder(heatmaps, tags, cfg)
+        # same algorithm, same order of people, bit for bit
+        np.testing.assert_array_equal(grouped, expected)
+        np.testing.assert_array_equal(scores, expected_scores)
 
 
-@pytest.mark.parametrize('leading_blocks', [1, 4, 10**6])
+@pytest.mark.parametrize('counts, first', [((1, ), 1), ((1, 4, 16), 4),
+                                           ((4, ), 10**6), ((), 1)])
 @pytest.mark.parametrize('tag_dim', [1, 2])
-def test_refine_search_is_exact(monkeypatch, leading_blocks, tag_dim):
-    """Whether the strongest blocks settle a missing joint or the whole map
-    is scored, the refined joints are the official ones."""
-    monkeypatch.setattr(ae_grouping, '_LEADING_BLOCKS', leading_blocks)
+def test_refine_search_is_exact(monkeypatch, counts, first, tag_dim):
+    """Whether the strongest tiles settle a missing joint or the tiles'
+    tag ranges do, the refined joints are the official ones."""
+    monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
+    monkeypatch.setattr(ae_maps, '_FIRST_TILES_BY_TAGS', first)
     heatmaps, tags = random_maps(20 + tag_dim, tag_dim=tag_dim, people=5)
     grouped, _ = group_keypoints(heatmaps, tags)
-    expected, _ = reference_group_keypoints(heatmaps, tags)
+    expected, _ = reference(heatmaps, tags)
     np.testing.assert_array_equal(grouped, expected)
 
 
 def test_no_detections():
     for heatmaps in (np.zeros((17, 32, 32), np.float32),
                      np.full((17, 32, 32), 0.05, np.float32)):
-        tags = np.zeros((17, 32, 32, 2), np.float32)
+        tags = np.zeros((2 * 17, 32, 32), np.float32)
         for decoder in DECODERS.values():
             grouped, scores = decoder(heatmaps, tags, AEGroupingConfig())
             assert grouped.shape == (0, 17, 5) and grouped.dtype == np.float32
@@ -196,8 +260,7 @@ def test_crowdpose_14_joints():
         expected = np.array([truth[k] for k in range(14)], np.float32)
         assert np.abs(person[:, :2] - 0.5 - expected).max() <= 0.25
     # the reference agrees
-    expected, _ = reference_group_keypoints(heatmaps, tags,
-                                            AEGroupingConfig())
+    expected, _ = reference(heatmaps, tags, AEGroupingConfig())
     np.testing.assert_array_equal(grouped, expected)
 
 
@@ -311,9 +374,9 @@ def test_starting_a_group_under_an_existing_key_resets_its_tags():
         assert grouped[0, 3, 2] == 0 and grouped[1, 3, 2] > 0.9
 
 
-def test_only_max_people_groups_are_offered():
-    """Joints of a person beyond the first ``max_people`` groups cannot join
-    it and start groups of their own."""
+def test_only_max_offered_groups_are_offered():
+    """Joints of a person beyond the first ``max_offered_groups`` groups
+    cannot join it and start groups of their own."""
     people = []
     for i in range(3):
         people.append(({k: (6 + 20 * i, 4 + 6 * k) for k in range(4)},
@@ -322,17 +385,38 @@ def test_only_max_people_groups_are_offered():
     # make every joint's tag distinct (else the quirk above regroups them)
     for k in range(4):
         tags[k] += 0.01 * k
-    cfg = AEGroupingConfig(max_people=2, adjust=False, refine=False)
+    cfg = AEGroupingConfig(max_offered_groups=2, adjust=False, refine=False)
     grouped, _ = group_keypoints(heatmaps, tags, cfg)
     assert grouped.shape[0] == 2 + 4
     assert sorted((grouped[:, :, 2] > 0).sum(axis=1).tolist()) == [
         1, 1, 1, 1, 4, 4
     ]
-    expected, _ = reference_group_keypoints(heatmaps, tags, cfg)
+    expected, _ = reference(heatmaps, tags, cfg)
     np.testing.assert_array_equal(grouped, expected)
     uncapped, _ = group_keypoints(heatmaps, tags,
                                   AEGroupingConfig(adjust=False, refine=False))
     assert uncapped.shape[0] == 3
+
+
+@pytest.mark.parametrize('max_instances', [1, 2, 3, 100])
+def test_max_instances_returns_the_best_scored_people(max_instances):
+    """``max_instances`` caps the output (MMPose's meaning) at the people
+    with the highest scores, in creation order; the grouping itself is that
+    of the uncapped decoder."""
+    heatmaps, tags = random_maps(11, 17, 2)
+    everyone, scores = group_keypoints(heatmaps, tags, AEGroupingConfig())
+    assert len(np.unique(scores)) == len(scores) >= 4
+    kept = np.sort(np.argsort(-scores)[:max_instances])
+    grouped, kept_scores = group_keypoints(
+        heatmaps, tags, AEGroupingConfig(max_instances=max_instances))
+    np.testing.assert_array_equal(grouped, everyone[kept])
+    np.testing.assert_array_equal(kept_scores, scores[kept])
+    assert len(grouped) == min(max_instances, len(everyone))
+
+
+def test_max_instances_must_be_positive():
+    with pytest.raises(ValueError, match='decode_max_instances'):
+        AEGroupingConfig(max_instances=0)
 
 
 def test_tensor_inputs():
@@ -344,10 +428,15 @@ def test_tensor_inputs():
 
 
 def test_rejects_bad_shapes():
-    with pytest.raises(ValueError):
-        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 9, 1)))
-    with pytest.raises(ValueError):
-        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 8, 1)),
+    # e.g. tags in the (K, H, W, L) layout of the official code
+    with pytest.raises(ValueError, match=r'tags must be \(L\*K, H, W\)'):
+        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 8, 1)))
+    with pytest.raises(ValueError, match='tags must be'):
+        group_keypoints(np.zeros((17, 8, 8)), np.zeros((25, 8, 8)))
+    with pytest.raises(ValueError, match='heatmaps must be'):
+        group_keypoints(np.zeros((8, 8)), np.zeros((17, 8, 8)))
+    with pytest.raises(ValueError, match='permutation'):
+        group_keypoints(np.zeros((17, 8, 8)), np.zeros((17, 8, 8)),
                         AEGroupingConfig(keypoint_order=[0, 1]))
 
 
@@ -366,44 +455,7 @@ def test_nms_equals_official_max_pool(kernel, size):
     hm = torch.from_numpy(maps)
     pooled = F.max_pool2d(hm, kernel, 1, kernel // 2)
     np.testing.assert_array_equal(
-        ae_grouping._local_max_map(maps[1], kernel), pooled[1].numpy())
+        ae_maps._local_max_map(maps[1], kernel), pooled[1].numpy())
     official = (hm * torch.eq(pooled, hm).float()).numpy()
-    np.testing.assert_array_equal(ae_grouping._suppress(maps, kernel),
+    np.testing.assert_array_equal(ae_maps.suppress(maps, kernel),
                                   official)
-
-
-def tie_heavy_costs(rng, rows, groups):
-    """Costs shaped like the grouping's: rounded distances x 100 minus
-    values with repeats, padded with 1e10 columns."""
-    values = rng.choice([0.5, 0.75, 0.9], rows)
-    cost = rng.integers(0, 3, (rows, groups)) * 100.0 - values[:, None]
-    if rows > groups:
-        cost = np.concatenate([cost, np.full((rows, rows - groups), 1e10)], 1)
-    return cost
-
-
-def test_assignment_is_optimal():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        cost = tie_heavy_costs(rng, *rng.integers(1, 8, 2))
-        cols = min_cost_assignment(cost)
-        assert len(set(cols.tolist())) == len(cols)
-        rows, best = linear_sum_assignment(cost)
-        assert cost[np.arange(len(cols)), cols].sum() == pytest.approx(
-            cost[rows, best].sum())
-
-
-def test_scipy_assignment_would_break_parity(official, monkeypatch):
-    """Why the decoder keeps the official ``munkres``: SciPy picks other
-    optima among equal costs, which regroups people in fixture case 6."""
-
-    def scipy_assignment(cost):
-        return linear_sum_assignment(cost)[1]
-
-    monkeypatch.setattr(ae_grouping, 'min_cost_assignment', scipy_assignment)
-    grouped, scores = group_keypoints(official['case6_heatmaps'],
-                                      official['case6_tags'],
-                                      AEGroupingConfig(**MODES['plain']))
-    with pytest.raises(AssertionError):
-        assert_same_people(grouped, scores, official['case6_plain_grouped'],
-                           official['case6_plain_scores'])

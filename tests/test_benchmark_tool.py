@@ -2,21 +2,11 @@
 and one whose predict fails; one image, one repeat, AP on the four shared
 COCO images."""
 import csv
-import importlib.util
 
 import pytest
 import torch
 
-from .conftest import REPO, TINY_CONFIG, build_model, shared_path
-
-TOOL = REPO / 'tools' / 'benchmark.py'
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import TINY_CONFIG, build_model, load_tool, shared_path
 
 
 @pytest.fixture
@@ -69,7 +59,7 @@ def test_benchmark_reports_tiny_model_and_failures(
         tiny_checkpoint, keep_torch_threads):
     coco = shared_path('data', 'coco')
     out = tmp_path / 'out'
-    rows = load_tool().main([
+    rows = load_tool('benchmark').main([
         '--models', f'tiny={TINY_CONFIG}', f'broken={broken_config}',
         f'no_predict={unpredictable_config}',
         '--checkpoint', f'tiny={tiny_checkpoint}',

@@ -6,7 +6,7 @@ import torch
 from higherhrnet_plugin.datasets.transforms.higherhrnet_resize import (
     HigherHRNetResize, multi_scale_input)
 from higherhrnet_plugin.models.postprocess import (OutputLayout,
-                                                  aggregate_views)
+                                                  aggregate_views, mean_of)
 
 from .conftest import TINY_CONFIG, build_model
 
@@ -74,6 +74,26 @@ def test_flip_aggregation_undoes_the_mirror_and_averages_once():
     assert torch.allclose(tags[:, K:], single_tags, atol=1e-6)
     with pytest.raises(ValueError, match='flip_indices'):
         aggregate_views(views, layout, (16, 24))
+
+
+@pytest.mark.parametrize('count', [1, 2, 3])
+def test_mean_of_is_the_stacked_mean_bit_for_bit(count):
+    """The aggregation averages outputs, views and scales without stacking
+    them where it can; the values stay those of ``stack().mean(0)``, also
+    for huge, tiny and infinite values."""
+    generator = torch.Generator().manual_seed(count)
+    tensors = []
+    for _ in range(count):
+        x = torch.randn(4, 64, 64, generator=generator)
+        x = x * 10.0**torch.randint(-40, 38, x.shape, generator=generator)
+        x[0, 0, :3] = torch.tensor([float('inf'), -float('inf'), 3e38])
+        tensors.append(x)
+    expected = torch.stack(tensors).mean(dim=0)
+    got = mean_of(tensors)
+    assert torch.equal(got, expected)
+    nonzero = expected != 0  # bits too (a zero may differ in sign)
+    assert torch.equal(got.view(torch.int32)[nonzero],
+                       expected.view(torch.int32)[nonzero])
 
 
 def test_multi_scale_averages_heatmaps_and_takes_tags_from_base_scale():

@@ -142,14 +142,12 @@ def test_export_onnx_converts_official(official, tmp_path, capsys):
 
 
 def test_benchmark_builds_strictly(official, converted, other_model):
-    benchmark = load_tool('benchmark')
-    spec = benchmark.ModelSpec
-    model = benchmark.build_model(spec('tiny', str(TINY_CONFIG),
-                                       str(official)))
+    from higherhrnet_plugin.benchmarks.comparison import (ModelSpec,
+                                                          build_model)
+    model = build_model(ModelSpec('tiny', str(TINY_CONFIG), str(official)))
     _same_weights(model, init_model(str(TINY_CONFIG), str(converted)))
     with pytest.raises(CheckpointError, match='topdown_hrnet.pth'):
-        benchmark.build_model(spec('tiny', str(TINY_CONFIG),
-                                   str(other_model)))
+        build_model(ModelSpec('tiny', str(TINY_CONFIG), str(other_model)))
 
 
 def test_benchmark_onnx_refuses_another_model(other_model, capsys):

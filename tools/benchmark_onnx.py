@@ -16,7 +16,6 @@ both paths. See docs/export.md.
 import argparse
 import os
 import os.path as osp
-import platform
 import statistics
 import sys
 import tempfile
@@ -26,17 +25,6 @@ import warnings
 DEFAULT_CONFIG = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'higherhrnet',
     'coco', 'higherhrnet_hrnet-w32_8xb24-300e_coco-512x512.py')
-
-
-def cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def parse_args(argv=None):
@@ -70,6 +58,7 @@ def main(argv=None) -> int:
         import torch
 
         from higherhrnet_plugin.apis import CheckpointError, init_model
+        from higherhrnet_plugin.benchmarks.machine import cpu_name
         from higherhrnet_plugin.deploy import export_onnx
 
         torch.set_num_threads(args.threads)

@@ -63,5 +63,7 @@ if [ "$STACK" = torch21 ]; then
   echo "[install] mmcv compiled in $((SECONDS - start)) s"
 fi
 pip install -q -c "$C" --no-deps -e .
+# munkres 1.1.4 beside the pinned 3.0.0, for the tests only (requirements/munkres-1.1.txt)
+pip install -q --no-deps --upgrade --target "$VENV/munkres-1.1.4" -r requirements/munkres-1.1.txt
 "$VENV/bin/python" -c "import higherhrnet_plugin, mmpose.models, torch; print('[install] ok: mmpose', __import__('mmpose').__version__, '/ torch', torch.__version__)"
 rm -f "$VENV"/.installed-*; touch "$stamp"

@@ -12,7 +12,7 @@ from mmpose.structures import PoseDataSample
 ImageType = Union[str, np.ndarray]
 
 
-def _test_data(model, images: Sequence[ImageType]) -> List[dict]:
+def run_test_pipeline(model, images: Sequence[ImageType]) -> List[dict]:
     """The config's test pipeline on each image (a path or a BGR array), as
     ``inference_bottomup`` runs it."""
     pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
@@ -48,7 +48,7 @@ def inference_bottomup_batch(model,
     results = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            data = _test_data(model, images[start:start + batch_size])
+            data = run_test_pipeline(model, images[start:start + batch_size])
             results += model.test_step(pseudo_collate(data))
     return results
 
@@ -57,5 +57,5 @@ def network_inputs(model, image: ImageType) -> Union[Tensor, List[Tensor]]:
     """What the network sees for one image: the test pipeline and the data
     preprocessor's output, (1, 3, H, W), or one such tensor per test scale
     with multi-scale test."""
-    batch = pseudo_collate(_test_data(model, [image]))
+    batch = pseudo_collate(run_test_pipeline(model, [image]))
     return model.data_preprocessor(batch, training=False)['inputs']

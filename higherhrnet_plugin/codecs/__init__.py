@@ -1,6 +1,8 @@
-from .ae_grouping import AEGroupingConfig, group_keypoints
+from .ae_grouping import (AEGroupingConfig, batch_group_keypoints,
+                          group_keypoints)
 from .multi_resolution_ae import MultiResolutionAssociativeEmbedding
 
 __all__ = [
-    'AEGroupingConfig', 'group_keypoints', 'MultiResolutionAssociativeEmbedding'
+    'AEGroupingConfig', 'batch_group_keypoints', 'group_keypoints',
+    'MultiResolutionAssociativeEmbedding'
 ]

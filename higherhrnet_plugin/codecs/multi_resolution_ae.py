@@ -7,7 +7,8 @@ from torch import Tensor
 
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
-from .ae_grouping import AEGroupingConfig, group_keypoints
+from .ae_grouping import (AEGroupingConfig, batch_group_keypoints,
+                          group_keypoints)
 from .invalid_region_mask import valid_region_mask, warp_valid_mask
 
 Size = Tuple[int, int]  # (w, h)
@@ -140,6 +141,10 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
               and unflipped samples place a joint alike. See
               ``docs/design.md``.
         decode_* : grouping settings, see :class:`AEGroupingConfig`.
+            ``decode_assignment_solver`` picks the optimum among equal-cost
+            candidate-to-group assignments: ``'munkres-1.1'`` (default)
+            that of ``munkres`` 1.1.x, with which the official results were
+            produced (``'munkres'``: the installed package; ``'scipy'``).
     """
 
     auxiliary_encode_keys = {
@@ -159,11 +164,13 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
                  decode_topk: int = 30,
                  decode_keypoint_thr: float = 0.1,
                  decode_tag_thr: float = 1.0,
-                 decode_max_instances: int = 30,
+                 decode_max_offered_groups: int = 30,
+                 decode_max_instances: Optional[int] = None,
                  decode_keypoint_order: Optional[Sequence[int]] = None,
                  decode_use_detection_value: bool = True,
                  decode_adjust: bool = True,
-                 decode_refine: bool = True):
+                 decode_refine: bool = True,
+                 decode_assignment_solver: str = 'munkres-1.1'):
         super().__init__()
         if flip_about not in ('output', 'input'):
             raise ValueError('MultiResolutionAssociativeEmbedding: '
@@ -180,11 +187,13 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
             topk=decode_topk,
             detection_threshold=decode_keypoint_thr,
             tag_threshold=decode_tag_thr,
-            max_people=decode_max_instances,
+            max_offered_groups=decode_max_offered_groups,
+            max_instances=decode_max_instances,
             keypoint_order=decode_keypoint_order,
             use_detection_value=decode_use_detection_value,
             adjust=decode_adjust,
-            refine=decode_refine)
+            refine=decode_refine,
+            assignment_solver=decode_assignment_solver)
 
     def _input_to_level(self, level: int) -> np.ndarray:
         """Scale (sx, sy) from input pixels to pixels of resolution level."""
@@ -300,21 +309,27 @@ class MultiResolutionAssociativeEmbedding(BaseKeypointCodec):
 
         Args:
             heatmaps: (K, H, W), at the network input resolution.
-            tags: (K, H, W, L).
+            tags: (L*K, H, W), channel ``l * K + k`` (the head's layout).
 
         Returns:
             tuple: keypoints (N, K, 2) in the same pixels as the maps
             (the +0.5 pixel-centre shift applied), keypoint scores (N, K) and
             person scores (N, ), the mean keypoint value before refinement.
         """
-        grouped, scores = group_keypoints(heatmaps, tags, self.grouping)
-        return grouped[..., :2], grouped[..., 2], scores
+        return self._people(group_keypoints(heatmaps, tags, self.grouping))
 
     def batch_decode(self, batch_heatmaps: Tensor, batch_tags: Tensor) -> list:
         """Decode a batch: heatmaps (B, K, H, W), tags (B, L*K, H, W) with
-        channel ``l * K + k``; per image the result of :meth:`decode`."""
-        K = batch_heatmaps.shape[1]
+        channel ``l * K + k``; per image the result of :meth:`decode`. Maps
+        on a GPU are searched there for the whole batch (see
+        :func:`batch_group_keypoints`)."""
         return [
-            self.decode(heatmaps, tags.unflatten(0, (-1, K)).permute(1, 2, 3, 0))
-            for heatmaps, tags in zip(batch_heatmaps, batch_tags)
+            self._people(result) for result in batch_group_keypoints(
+                batch_heatmaps, batch_tags, self.grouping)
         ]
+
+    @staticmethod
+    def _people(result: Tuple[np.ndarray, np.ndarray]
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        grouped, scores = result
+        return grouped[..., :2], grouped[..., 2], scores

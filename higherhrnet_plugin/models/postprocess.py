@@ -167,6 +167,18 @@ def _resize(x: Tensor, size: Sequence[int], align_corners: bool) -> Tensor:
         x, size=tuple(size), mode='bilinear', align_corners=align_corners)
 
 
+def mean_of(tensors: Sequence[Tensor]) -> Tensor:
+    """``torch.stack(tensors).mean(dim=0)``, bit for bit, without the
+    stacked copy where it is not needed: one tensor is its own mean, and the
+    mean of two is their sum halved (one rounded addition, an exact
+    halving), as PyTorch computes it."""
+    if len(tensors) == 1:
+        return tensors[0]
+    if len(tensors) == 2:
+        return torch.add(tensors[0], tensors[1]).mul_(0.5)
+    return torch.stack(list(tensors)).mean(dim=0)
+
+
 def merge_resolutions(heatmaps: List[Tensor], tags: List[Optional[Tensor]],
                       align_corners: bool = False) -> Tuple[Tensor, Tensor]:
     """Bring all outputs of one view to the highest output resolution.
@@ -181,8 +193,7 @@ def merge_resolutions(heatmaps: List[Tensor], tags: List[Optional[Tensor]],
         (B, L*K, h, w) of the output that has them.
     """
     size = heatmaps[-1].shape[-2:]
-    mean_heatmap = torch.stack(
-        [_resize(h, size, align_corners) for h in heatmaps]).mean(dim=0)
+    mean_heatmap = mean_of([_resize(h, size, align_corners) for h in heatmaps])
     tag_maps = [_resize(t, size, align_corners) for t in tags if t is not None]
     if len(tag_maps) != 1:
         raise ValueError(f'exactly one output must predict tags, '
@@ -241,12 +252,12 @@ def aggregate_views(outputs: TestOutputs,
                 raise ValueError('flip test needs `flip_indices` in the '
                                  'metainfo')
             merged[1] = unflip(*merged[1], flip_indices)
-        scale_heatmaps = torch.stack([m[0] for m in merged]).mean(dim=0)
+        scale_heatmaps = mean_of([m[0] for m in merged])
         heatmaps.append(_resize(scale_heatmaps, base_size, align_corners))
         if scale_index == 0:
             tags = _resize(torch.cat([m[1] for m in merged], dim=1),
                            base_size, align_corners)
-    return torch.stack(heatmaps).mean(dim=0), tags
+    return mean_of(heatmaps), tags
 
 
 # --------------------------------------------------------------------------
@@ -294,7 +305,8 @@ def crop_to_inputs(outputs: TestOutputs, index: Sequence[int],
         padded (Sequence[tuple]): the padded batch input (h, w) per scale.
 
     Returns:
-        TestOutputs: ``len(index)`` images, not padded.
+        TestOutputs: ``len(index)`` images, not padded (views of
+        ``outputs`` where ``index`` is the whole batch).
     """
     cropped = []
     for views, (h, w), (pad_h, pad_w) in zip(outputs, shapes, padded):
@@ -303,8 +315,9 @@ def crop_to_inputs(outputs: TestOutputs, index: Sequence[int],
             levels = []
             for out in view:
                 out_h, out_w = _output_size(out, (h, w), (pad_h, pad_w))
-                rows = torch.as_tensor(list(index), device=out.device)
-                out = out.index_select(0, rows)
+                if list(index) != list(range(out.shape[0])):
+                    rows = torch.as_tensor(list(index), device=out.device)
+                    out = out.index_select(0, rows)
                 left = out.shape[-1] - out_w if view_index == 1 else 0
                 levels.append(out[..., :out_h, left:left + out_w])
             scale_views.append(levels)

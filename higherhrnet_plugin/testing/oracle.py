@@ -5,12 +5,13 @@ weights can be downloaded here): the oracle test feeds them through the
 whole test path and expects near-perfect AP, and the overhead benchmark
 times the post-processing on maps that look like a trained model's.
 """
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ..codecs.multi_resolution_ae import gaussian_heatmaps
+from ..models.postprocess import input_shapes
 
 TAG_SPACING = 3.0  # tags of different people are this far apart
 TAG_RADIUS = 4  # pixels of the 1/4 map around a keypoint that hold its tag
@@ -81,9 +82,15 @@ def _tag_maps(keypoints: np.ndarray, visible: np.ndarray,
 
 
 class PerfectOutputs:
-    """Stands in for backbone + head (``head.forward``) of a batch of one:
-    given the network input it returns the outputs a perfect HigherHRNet
-    would give, drawn from the sample's ``gt_instances``.
+    """Stands in for the network (backbone + head) on a test batch: given
+    the network input it returns the outputs a perfect HigherHRNet would
+    give, drawn from the samples' ``gt_instances``.
+
+    Batches may be padded (images of different sizes): each image's outputs
+    are drawn at its own input size and placed where the network's would
+    be, at the top left of the padded batch, or at the top right in the
+    flipped view; padding gets zeros. Which view and scale a call is for is
+    read off its input, compared with the batch given to :meth:`set_batch`.
 
     Args:
         with_ae (Sequence[bool]): the head's ``layout.with_ae``.
@@ -93,24 +100,88 @@ class PerfectOutputs:
     def __init__(self, with_ae: Sequence[bool], sigma: float = 2.0):
         self.with_ae = tuple(with_ae)
         self.sigma = sigma
-        self.inputs = {}  # input (h, w) -> unflipped input tensor
-        self.sample = None
+        self.inputs = []  # the padded batch input of every test scale
+        self.samples = []
 
     def set_batch(self, inputs, samples) -> None:
-        """The preprocessed batch (one image) the next calls belong to."""
-        if len(samples) != 1:
-            raise ValueError('PerfectOutputs draws batches of one image')
-        inputs = inputs if isinstance(inputs, list) else [inputs]
-        self.inputs = {tuple(x.shape[-2:]): x for x in inputs}
-        self.sample = samples[0]
+        """The preprocessed batch the next calls belong to: inputs
+        (B, 3, H, W), or one per test scale, and the B data samples."""
+        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) \
+            else [inputs]
+        self.samples = list(samples)
 
-    def __call__(self, feats) -> List[torch.Tensor]:
-        x = feats[-1] if isinstance(feats, (tuple, list)) else feats
-        h, w = x.shape[-2:]
-        flipped = not torch.equal(x, self.inputs[(h, w)])
-        gt = self.sample.gt_instances
-        return [
-            torch.from_numpy(out[None]) for out in perfect_outputs(
-                gt.keypoints, gt.keypoints_visible, self.sample.metainfo,
-                (w, h), flipped, self.with_ae, self.sigma)
-        ]
+    def __call__(self, inputs) -> List[torch.Tensor]:
+        """Outputs for ``inputs`` (one of the batch's views), one tensor
+        (B, C_i, H / 4 * 2**i, W / 4 * 2**i) per head output; also takes
+        the features tuple ``head.forward`` gets when ``extract_feat``
+        passes the input through."""
+        x = inputs[-1] if isinstance(inputs, (tuple, list)) else inputs
+        scale, flipped = self._view_of(x)
+        outputs = [[] for _ in self.with_ae]
+        for sample in self.samples:
+            h, w = input_shapes(sample, len(self.inputs))[scale]
+            gt = sample.gt_instances
+            own = perfect_outputs(gt.keypoints, gt.keypoints_visible,
+                                  sample.metainfo, (w, h), flipped,
+                                  self.with_ae, self.sigma)
+            for level, out in enumerate(own):
+                padded = np.zeros(out.shape[:1] + tuple(
+                    side // 4 * 2**level for side in x.shape[-2:]),
+                                  np.float32)
+                left = padded.shape[-1] - out.shape[-1] if flipped else 0
+                padded[:, :out.shape[1], left:left + out.shape[2]] = out
+                outputs[level].append(padded)
+        return [torch.from_numpy(np.stack(level)) for level in outputs]
+
+    def _view_of(self, x: torch.Tensor) -> Tuple[int, bool]:
+        """(test scale index, flipped) of a call's input."""
+        for scale, batch_input in enumerate(self.inputs):
+            if batch_input.shape == x.shape:
+                if torch.equal(x, batch_input):
+                    return scale, False
+                if torch.equal(x, batch_input.flip(-1)):
+                    return scale, True
+        raise ValueError('PerfectOutputs was called with an input that is '
+                         'not a view of the batch given to set_batch')
+
+
+class PlantedNetwork:
+    """Runs ``network`` on every call (its cost), then returns
+    ``outputs(inputs)`` instead of its outputs.
+
+    No trained weights can be had offline, and random weights give maps
+    nothing like a trained model's, so benchmarks time the real network and
+    post-process planted outputs (:class:`PerfectOutputs`, or precomputed
+    views): the decoder then sees a trained model's kind of maps.
+
+    Args:
+        network (callable): (B, 3, H, W) -> the head's outputs.
+        outputs (callable): (B, 3, H, W) -> the outputs to return.
+    """
+
+    def __init__(self, network: Callable[[torch.Tensor], Sequence],
+                 outputs: Callable[[torch.Tensor], List[torch.Tensor]]):
+        self.network = network
+        self.outputs = outputs
+
+    def __call__(self, inputs: torch.Tensor) -> List[torch.Tensor]:
+        self.network(inputs)
+        return self.outputs(inputs)
+
+
+def plant_perfect_outputs(model) -> None:
+    """Make a ``MultiScaleBottomupPoseEstimator`` post-process the perfect
+    outputs of its test batches' annotations (``gt_instances``), while still
+    running its network on every view.
+
+    ``model.predict`` and ``model.network`` are replaced on the instance.
+    """
+    oracle = PerfectOutputs(model.head.layout.with_ae)
+    predict = model.predict
+
+    def predict_planted(inputs, data_samples):
+        oracle.set_batch(inputs, data_samples)
+        return predict(inputs, data_samples)
+
+    model.network = PlantedNetwork(model.network, oracle)
+    model.predict = predict_planted

@@ -23,13 +23,22 @@ def shared_path(*parts: str) -> Path:
     Raises:
         pytest.fail.Exception / pytest.skip.Exception: if it is missing.
     """
-    import pytest
     path = SHARED_ROOT.joinpath(*parts)
     if not path.exists():
-        message = (f'{path} not found: the reference fixtures and data are '
-                   'expected in ../shared beside the repository (or set '
-                   'HIGHERHRNET_SHARED)')
-        if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'):
-            pytest.fail(message + ' [CI=true: a missing fixture fails]')
-        pytest.skip(message)
+        skip_or_fail(f'{path} not found: the reference fixtures and data are '
+                     'expected in ../shared beside the repository (or set '
+                     'HIGHERHRNET_SHARED)')
     return path
+
+
+def skip_or_fail(message: str) -> None:
+    """Skip the calling test because something it needs is missing; fail it
+    instead in CI (``CI=true``).
+
+    Raises:
+        pytest.fail.Exception / pytest.skip.Exception: always.
+    """
+    import pytest
+    if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'):
+        pytest.fail(message + ' [CI=true: a missing reference fails]')
+    pytest.skip(message)

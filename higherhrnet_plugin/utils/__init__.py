@@ -1,3 +1,3 @@
-from .cli import run_cli
+from .cli import console_to_file, describe_error, run_cli
 
-__all__ = ['run_cli']
+__all__ = ['console_to_file', 'describe_error', 'run_cli']

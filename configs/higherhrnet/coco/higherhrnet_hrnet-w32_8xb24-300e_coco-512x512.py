@@ -49,7 +49,10 @@ codec = dict(
     decode_topk=30,
     decode_keypoint_thr=0.1,
     decode_tag_thr=1.0,
-    decode_max_instances=30,
+    # the official limit on the groups each joint type is matched against;
+    # every group is returned (decode_max_instances=None), as officially
+    decode_max_offered_groups=30,
+    decode_max_instances=None,
     decode_keypoint_order=[
         0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16
     ],

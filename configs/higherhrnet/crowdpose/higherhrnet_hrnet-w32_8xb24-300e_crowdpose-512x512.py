@@ -3,8 +3,13 @@
 # CrowdPose metainfo.
 _base_ = ['../coco/higherhrnet_hrnet-w32_8xb24-300e_coco-512x512.py']
 
-# CrowdPose keypoints are grouped in index order.
-codec = dict(_base_.codec, decode_keypoint_order=None)
+# Grouping order of the official implementation, with which the official
+# CrowdPose checkpoints were evaluated: its COCO order (head, shoulders, hips,
+# then the limbs outwards) cut to 14 entries. It is not index order: index
+# order groups the hips (6, 7) after the arms and can pair joints otherwise.
+codec = dict(
+    _base_.codec,
+    decode_keypoint_order=[0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13])
 model = dict(head=dict(num_keypoints=14, decoder=codec))
 
 train_pipeline = [

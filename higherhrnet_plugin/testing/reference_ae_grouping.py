@@ -2,9 +2,9 @@
 
 A plain, step-by-step implementation of the decoder described in
 ``higherhrnet_plugin/codecs/ae_grouping.py``: one joint type, one person and
-one full-resolution map at a time, with the ``munkres`` package for the
-assignment, like the official HigherHRNet code. It is the yardstick for the
-vectorised decoder (equality tests) and the baseline of
+one full-resolution map at a time, with the assignment solver of
+``cfg.assignment_solver`` (the official code calls ``munkres``). It is the
+yardstick for the vectorised decoder (equality tests) and the baseline of
 ``tools/benchmark_decoder.py``. Do not use it outside tests: it is many times
 slower.
 """
@@ -13,18 +13,20 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from munkres import Munkres
 
 from higherhrnet_plugin.codecs.ae_grouping import AEGroupingConfig
+from higherhrnet_plugin.codecs.assignment import min_cost_assignment
 
 
 def reference_group_keypoints(heatmaps, tags, cfg: AEGroupingConfig = None
                               ) -> Tuple[np.ndarray, np.ndarray]:
-    """Same contract as :func:`higherhrnet_plugin.codecs.group_keypoints`.
+    """Same results as :func:`higherhrnet_plugin.codecs.group_keypoints`,
+    with the tags in the official code's layout.
 
     Args:
         heatmaps: (K, H, W) array or tensor.
-        tags: (K, H, W, L) array or tensor.
+        tags: (K, H, W, L) array or tensor (``testing.decoder_cases.
+            tags_per_joint`` turns the head's layout into this).
         cfg (AEGroupingConfig, optional): Settings; defaults if ``None``.
 
     Returns:
@@ -113,7 +115,7 @@ def _group(candidates, order, num_joints: int, tag_dim: int,
             for row, tag in found:
                 start_group(joint_type, row, tag)
             continue
-        keys = list(joints_of)[:cfg.max_people]
+        keys = list(joints_of)[:cfg.max_offered_groups]
         group_tags = [np.mean(tags_of[key], axis=0) for key in keys]
         dist = np.zeros((len(found), len(keys)))
         cost = np.zeros((len(found), len(keys)))
@@ -126,7 +128,8 @@ def _group(candidates, order, num_joints: int, tag_dim: int,
         if len(found) > len(keys):
             padding = np.full((len(found), len(found) - len(keys)), 1e10)
             cost = np.concatenate([cost, padding], axis=1)
-        for i, j in Munkres().compute(cost):
+        for i, j in enumerate(min_cost_assignment(cost,
+                                                  cfg.assignment_solver)):
             row, tag = found[i]
             if j < len(keys) and dist[i, j] < cfg.tag_threshold:
                 joints_of[keys[j]][joint_type] = row

@@ -1,0 +1,824 @@
+"""How the AE grouping decoder reads the maps: NMS, top-k, and the pixel
+reads of adjustment and refinement, on the CPU (:class:`HostMaps`, NumPy)
+or on the maps' own device (:class:`DeviceMaps`, PyTorch).
+
+Both take the maps in the head's layout, heatmaps (K, H, W) and tags
+(L*K, H, W) with channel ``l * K + k``, and neither copies a whole map.
+
+On the CPU the decoder must give the official results bit for bit, which
+fixes two orders among equal values: the order of tied peaks in
+``torch.topk`` of the suppressed map, and the first pixel in raster order
+among equal refinement scores. Both are kept while reading only a small part
+of the maps, guided by the maximum of every ``TILE_SIDE`` square tile:
+
+- **Top-k.** Only peaks above the detection threshold are grouped; if
+  their values are distinct, their official order is that of their values,
+  and they lie in the tiles whose maximum is above the threshold. Tied
+  values take ``topk``'s order: on a row of n >= 64 k values, PyTorch's CPU
+  ``topk`` is ``std::partial_sort``, a heap of the first k elements, then,
+  in order, every element that compares greater than the heap's smallest
+  replaces it; elements that do not leave no trace. The heap's smallest is
+  the k-th largest value seen so far, so an element at or below the k-th
+  largest value of *any* set of earlier elements is never inserted.
+  Dropping such elements, keeping the others in raster order, gives
+  ``topk`` the same heap operations: the same values, indices and order,
+  ties included (:func:`peak_candidates`, :func:`heap_candidates`).
+- **Refinement.** A pixel's score ``heat - round(|tag - person tag|)`` is
+  never above its heat, nor above its tile's heat maximum minus the rounded
+  distance from the person tag to the tile's range of tags;
+  :meth:`HostMaps.refinement_argmax` scores only the pixels these bounds
+  cannot rule out.
+
+On another device, :class:`DeviceMaps` runs NMS and top-k there for the
+whole batch (``max_pool2d``, ``topk``, as the official code does on a GPU)
+and brings back only the peaks; adjustment and refinement gather what they
+need on the device.
+
+Shapes: K joint types, H x W maps, L tag dimensions.
+"""
+from typing import List, NamedTuple, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: Side of the square tiles whose maxima bound the searches.
+TILE_SIDE = 8
+#: Refinement: tiles (with the largest maxima) whose pixels are scored in
+#: each round by heat; more rounds cost gathers, fewer score pixels that
+#: cannot win.
+REFINE_TILE_COUNTS = (32, 256)
+# Rows of tiles of the first band of the top-k search, whose suppressed
+# values are all kept (the initial heap is among them).
+_FIRST_BAND_TILE_ROWS = 2
+# Refinement by tag ranges: tiles with the highest bounds scored first for
+# each open pair, to find a best score that rules out most other tiles.
+_FIRST_TILES_BY_TAGS = 4
+# Device refinement: pixels scored per chunk (pairs x pixels).
+_DEVICE_CHUNK = 1 << 24
+
+
+# --------------------------------------------------------------------------
+# NMS building blocks
+# --------------------------------------------------------------------------
+
+
+def _sliding_max(x: np.ndarray, size: int, stride: int,
+                 out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``y[i] = max(x[i], x[i + stride], ..., x[i + (size - 1) * stride])``.
+
+    Windows of 1, 2, 4, ... elements are built by doubling; the last step
+    combines two overlapping power-of-two windows, so a window costs
+    O(log size) passes. Working on the flat array makes every pass one
+    contiguous 1-D operation (a window along W has ``stride`` 1, along H the
+    row length), about three times faster than shifting 2-D views along W.
+
+    Args:
+        x (np.ndarray): (n, ) float32.
+        size (int): Window length in elements.
+        stride (int): Distance between the elements of a window.
+        out (np.ndarray, optional): (n - (size - 1) * stride, ) output.
+
+    Returns:
+        np.ndarray: (n - (size - 1) * stride, ) window maxima.
+    """
+    shifts, width = [], 1
+    while width * 2 <= size:
+        shifts.append(width)
+        width *= 2
+    if width < size:
+        shifts.append(size - width)  # <= width: the two windows overlap
+    if not shifts:  # size 1
+        if out is None:
+            return x
+        out[:] = x
+        return out
+    for step, shift in enumerate(shifts):
+        length = x.size - shift * stride
+        x = np.maximum(x[:length], x[shift * stride:],
+                       out=out if step == len(shifts) - 1 else None)
+    return x
+
+
+def _window_max(stack: np.ndarray, kernel: int) -> np.ndarray:
+    """Maxima of the ``kernel x kernel`` windows that fit in each image.
+
+    Args:
+        stack (np.ndarray): (n, R, C) float32, C-contiguous.
+        kernel (int): Window side.
+
+    Returns:
+        np.ndarray: (n, R - kernel + 1, C - kernel + 1), entry (i, r, c)
+        the maximum of ``stack[i, r:r + kernel, c:c + kernel]`` (a view).
+    """
+    num, rows, cols = stack.shape
+    along_w = _sliding_max(stack.ravel(), kernel, 1)
+    # flat index (i * R + r) * C + c holds the window at (i, r, c); windows
+    # that run past a row or an image are garbage and cut off below
+    result = np.empty(num * rows * cols, np.float32)
+    _sliding_max(along_w, kernel, cols,
+                 out=result[:along_w.size - (kernel - 1) * cols])
+    return result.reshape(num, rows, cols)[:, :rows - kernel + 1,
+                                           :cols - kernel + 1]
+
+
+def _local_max_map(heatmap: np.ndarray, kernel: int,
+                   padded: Optional[np.ndarray] = None) -> np.ndarray:
+    """Same values as ``max_pool2d(heatmap, kernel, 1, kernel // 2)``.
+
+    Args:
+        heatmap (np.ndarray): (H, W) float32.
+        kernel (int): Odd window side.
+        padded (np.ndarray, optional): (H + kernel - 1, W + kernel - 1)
+            float32 scratch with a -inf border, reused between maps.
+
+    Returns:
+        np.ndarray: (H, W) neighbourhood maxima (a strided view).
+    """
+    pad = kernel // 2
+    height, width = heatmap.shape
+    if padded is None:
+        # max_pool2d pads with -inf: the border never wins the maximum
+        padded = np.full((height + 2 * pad, width + 2 * pad), -np.inf,
+                         np.float32)
+    padded[pad:pad + height, pad:pad + width] = heatmap
+    return _window_max(padded[None], kernel)[0]
+
+
+def suppress(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
+    """NMS: keep the pixels equal to their neighbourhood maximum, zero others.
+
+    Shifted maxima in NumPy, one map at a time so that the temporaries stay
+    in cache: several times faster than PyTorch's stride-1 ``max_pool2d`` on
+    CPU, and single-threaded, so nothing stalls when the cores are shared.
+
+    Args:
+        heatmaps (np.ndarray): (K, H, W) float32.
+        kernel (int): Odd window side.
+
+    Returns:
+        np.ndarray: (K, H, W) float32, the official
+        ``det * eq(max_pool2d(det, kernel, 1, kernel // 2), det).float()``
+        bit for bit.
+    """
+    _, height, width = heatmaps.shape
+    padded = np.full((height + kernel - 1, width + kernel - 1), -np.inf,
+                     np.float32)
+    peaks = np.empty(heatmaps.shape, np.float32)
+    for joint_type, heatmap in enumerate(heatmaps):
+        local_max = _local_max_map(heatmap, kernel, padded)
+        np.multiply(heatmap, local_max == heatmap, out=peaks[joint_type])
+    return peaks
+
+
+def tile_reduce(maps: np.ndarray, side: int,
+                reduce: np.ufunc = np.maximum) -> np.ndarray:
+    """Reduce every ``side x side`` tile of each map (tiles of the last row
+    and column are cut by the map's edge).
+
+    Args:
+        maps (np.ndarray): (n, H, W).
+        side (int): Tile side.
+        reduce (np.ufunc): ``np.maximum`` or ``np.minimum``.
+
+    Returns:
+        np.ndarray: (n, ceil(H / side), ceil(W / side)).
+    """
+    num, height, width = maps.shape
+    rows, cols = -(-height // side), -(-width // side)
+    full_rows, full_cols = height // side, width // side
+    by_row = np.empty((num, rows, width), maps.dtype)
+    by_row[:, :full_rows] = reduce.reduce(
+        maps[:, :full_rows * side].reshape(num, full_rows, side, width),
+        axis=2)
+    if full_rows < rows:
+        by_row[:, -1] = reduce.reduce(maps[:, full_rows * side:], axis=1)
+    out = np.empty((num, rows, cols), maps.dtype)
+    body = out[:, :, :full_cols]
+    body[...] = by_row[:, :, 0:full_cols * side:side]
+    for offset in range(1, side):
+        reduce(body, by_row[:, :, offset:full_cols * side:side], out=body)
+    if full_cols < cols:
+        out[:, :, -1] = reduce.reduce(by_row[:, :, full_cols * side:],
+                                      axis=2)
+    return out
+
+
+class TileMaxima:
+    """The maximum of every ``side x side`` tile of each heatmap.
+
+    Args:
+        heatmaps (np.ndarray): (K, H, W) float32.
+        side (int): Tile side.
+
+    Attributes:
+        max (np.ndarray): (K, rows, cols) float32 tile maxima.
+    """
+
+    def __init__(self, heatmaps: np.ndarray, side: int = TILE_SIDE):
+        _, self.height, self.width = heatmaps.shape
+        self.side = side
+        self.max = tile_reduce(heatmaps, side)
+        self.rows, self.cols = self.max.shape[1:]
+
+    def flat_pixels(self, tiles: np.ndarray) -> np.ndarray:
+        """Flat pixel indices of the tiles with flat indices ``tiles``
+        (n, ), tile after tile (a cut tile repeats its edge pixels)."""
+        if self.height % self.side or self.width % self.side:
+            y, x = self.pixels(*np.divmod(tiles, self.cols))
+            return (y[:, :, None] * self.width + x[:, None, :]).ravel()
+        row, col = np.divmod(tiles, self.cols)
+        corner = (row * self.width + col) * self.side
+        offset = (np.arange(self.side)[:, None] * self.width +
+                  np.arange(self.side)).ravel()
+        return (corner[:, None] + offset).ravel()
+
+    def pixels(self, tile_row: np.ndarray, tile_col: np.ndarray,
+               margin: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        """Pixel rows and columns of tiles, widened by ``margin``, clamped
+        to the map (a pixel past an edge repeats the edge pixel).
+
+        Args:
+            tile_row, tile_col (np.ndarray): (n, ) tile positions.
+
+        Returns:
+            tuple: (n, side + 2 margin) rows y and columns x.
+        """
+        offset = np.arange(-margin, self.side + margin)
+        y = np.clip(tile_row[:, None] * self.side + offset, 0,
+                    self.height - 1)
+        x = np.clip(tile_col[:, None] * self.side + offset, 0,
+                    self.width - 1)
+        return y, x
+
+
+# --------------------------------------------------------------------------
+# Top-k of the suppressed maps
+# --------------------------------------------------------------------------
+
+
+class PeakCandidates(NamedTuple):
+    """What :func:`topk_of_candidates` needs to find the official top-k.
+
+    Attributes:
+        values (np.ndarray): (K, n) float32 suppressed values, padded with
+            -inf.
+        flat (np.ndarray, optional): (K, n) int64 their flat pixel indices;
+            None if column i is pixel i (whole suppressed maps).
+        in_heap_order (bool): True if the rows hold every element that
+            ``topk`` inserts into its heap, in raster order (their ``topk``
+            is the official one, ties included); False if they hold the
+            peaks above the detection threshold, all of distinct value
+            among the top k (their descending order is the official one).
+    """
+    values: np.ndarray
+    flat: Optional[np.ndarray]
+    in_heap_order: bool
+
+
+def peak_candidates(heatmaps: np.ndarray, tiles: TileMaxima, kernel: int,
+                    k: int, threshold: float) -> PeakCandidates:
+    """The peaks of the suppressed heatmaps that decide the official top-k
+    above ``threshold`` (see the module docstring).
+
+    Only peaks above the detection threshold are grouped, and when their
+    values are distinct (as on a trained model's maps) their order is that
+    of their values: they are searched only in the tiles whose maximum is
+    above the threshold (>= 0, so that the zeros of the suppressed maps are
+    not above it). Tied values (plateaus) make the order that of ``topk``'s
+    heap, and :func:`heap_candidates` finds what decides it.
+
+    Args:
+        heatmaps (np.ndarray): (K, H, W) float32.
+        tiles (TileMaxima): Their tile maxima.
+        kernel (int): Odd NMS window side.
+        k (int): Peaks wanted per joint type.
+        threshold (float): Peaks at or below it are not used.
+
+    Returns:
+        PeakCandidates
+    """
+    if kernel % 2 != 1:
+        raise ValueError(f'nms_kernel must be odd, got {kernel}')
+    if threshold >= 0 and not np.isnan(tiles.max).any():
+        # compared in float64, as the grouping compares them
+        joint, row, col = np.nonzero(
+            tiles.max.astype(np.float64) > threshold)
+        joint, flat, value = _tile_local_maxima(
+            heatmaps, tiles, joint, row, col, kernel,
+            np.full(joint.size, threshold, np.float64))
+        values, flat = _rows_by_joint(joint, flat, value,
+                                      heatmaps.shape[0], order=-value)
+        top = values[:, :k + 1]
+        if not ((top[:, 1:] == top[:, :-1]) & (top[:, 1:] > -np.inf)).any():
+            return PeakCandidates(values[:, :k], flat[:, :k], False)
+    return heap_candidates(heatmaps, tiles, kernel, k)
+
+
+def heap_candidates(heatmaps: np.ndarray, tiles: TileMaxima, kernel: int,
+                    k: int) -> PeakCandidates:
+    """The elements of each suppressed heatmap that ``torch.topk(k)`` can
+    take into its heap, in raster order (see the module docstring).
+
+    The first ``_FIRST_BAND_TILE_ROWS`` rows of tiles are suppressed in
+    full. The rest is searched in bands of tile rows of doubling height:
+    a band's tiles whose maximum is above ``bound``, the k-th largest value
+    found so far, are suppressed (with their neighbourhood) and their local
+    maxima above ``bound`` kept. Maps too small for the heap algorithm, with
+    NaNs, or whose first band leaves ``bound`` below 0 (then zeros would
+    count) are suppressed whole.
+    """
+    num_joints, height, width = heatmaps.shape
+    first_rows = _FIRST_BAND_TILE_ROWS * tiles.side
+    whole = (k * 64 > height * width or first_rows * width < k
+             or first_rows >= height or np.isnan(tiles.max).any())
+    if not whole:
+        head = suppress(heatmaps[:, :first_rows + kernel // 2],
+                        kernel)[:, :first_rows].reshape(num_joints, -1)
+        # (K, k) the largest values found so far; their minimum is `bound`
+        largest = -np.partition(-head, k - 1, axis=1)[:, :k]
+        whole = bool((largest.min(axis=1) < 0).any())
+    if whole:
+        return PeakCandidates(
+            suppress(heatmaps, kernel).reshape(num_joints, -1), None, True)
+
+    found = []  # (joint type, flat index, value) per band
+    start, height_in_tiles = _FIRST_BAND_TILE_ROWS, _FIRST_BAND_TILE_ROWS
+    while start < tiles.rows:
+        stop = min(start + height_in_tiles, tiles.rows)
+        bound = largest.min(axis=1)
+        joint, row, col = np.nonzero(
+            tiles.max[:, start:stop] > bound[:, None, None])
+        band = _tile_local_maxima(heatmaps, tiles, joint, row + start, col,
+                                  kernel, bound[joint])
+        found.append(band)
+        new_values, _ = _rows_by_joint(*band, num_joints)
+        largest = -np.partition(
+            -np.concatenate([largest, new_values], axis=1), k - 1,
+            axis=1)[:, :k]
+        start, height_in_tiles = stop, 2 * height_in_tiles
+    joint, flat, value = (np.concatenate(part) for part in zip(*found))
+    values, flat = _rows_by_joint(joint, flat, value, num_joints, order=flat,
+                                  min_length=64 * k - head.shape[1])
+    # the first band first: raster order
+    return PeakCandidates(
+        np.concatenate([head, values], axis=1),
+        np.concatenate([
+            np.broadcast_to(np.arange(head.shape[1]), head.shape), flat
+        ], axis=1), True)
+
+
+def _tile_local_maxima(heatmaps: np.ndarray, tiles: TileMaxima,
+                       joint: np.ndarray, tile_row: np.ndarray,
+                       tile_col: np.ndarray, kernel: int,
+                       bound: np.ndarray
+                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local maxima above ``bound`` inside the given tiles.
+
+    Each tile is read with a margin of ``kernel // 2`` pixels; margin pixels
+    past the map's edge repeat the edge pixel, which lies in the same
+    window, so window maxima equal ``max_pool2d``'s with -inf padding.
+
+    Args:
+        joint, tile_row, tile_col (np.ndarray): (n, ) tiles.
+        bound (np.ndarray): (n, ) per tile.
+
+    Returns:
+        tuple: (m, ) joint types, flat pixel indices and values.
+    """
+    pad, side = kernel // 2, tiles.side
+    _, height, width = heatmaps.shape
+    y, x = tiles.pixels(tile_row, tile_col, pad)
+    index = ((joint[:, None, None] * height + y[:, :, None]) * width +
+             x[:, None, :])
+    block = heatmaps.reshape(-1).take(index)  # (n, side + 2 pad, ...)
+    local_max = _window_max(block, kernel)
+    centre = block[:, pad:pad + side, pad:pad + side]
+    keep = (centre == local_max) & (centre > bound[:, None, None])
+    # cut tiles: drop the repeated edge pixels
+    keep &= (tile_row[:, None] * side + np.arange(side) < height)[:, :, None]
+    keep &= (tile_col[:, None] * side + np.arange(side) < width)[:, None, :]
+    tile, row, col = np.nonzero(keep)
+    flat = y[tile, row + pad] * width + x[tile, col + pad]
+    return joint[tile], flat, centre[tile, row, col]
+
+
+def _rows_by_joint(joint: np.ndarray, flat: np.ndarray, value: np.ndarray,
+                   num_joints: int, order: Optional[np.ndarray] = None,
+                   min_length: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """Scatter (joint, flat, value) triples into one row per joint type,
+    sorted by ``order`` within a row, padded with -inf (values) and 0.
+
+    Returns:
+        tuple: values (K, n) and flat indices (K, n), n >= ``min_length``.
+    """
+    counts = np.bincount(joint, minlength=num_joints)
+    length = max(int(counts.max(initial=0)), min_length, 1)
+    values = np.full((num_joints, length), -np.inf, np.float32)
+    flat_of = np.zeros((num_joints, length), np.int64)
+    sort = (np.argsort(joint, kind='stable') if order is None else
+            np.lexsort((order, joint)))
+    column = np.arange(joint.size) - np.repeat(
+        np.cumsum(counts) - counts, counts)
+    values[joint[sort], column] = value[sort]
+    flat_of[joint[sort], column] = flat[sort]
+    return values, flat_of
+
+
+def topk_of_candidates(candidates: PeakCandidates,
+                       k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The official top-k peaks from :func:`peak_candidates`.
+
+    Returns:
+        tuple: values (K, k') float32 (descending) and flat pixel indices
+        (K, k') int64, k' = min(k, H*W): ``torch.topk`` of the suppressed
+        maps, tie order included, wherever the value is above the detection
+        threshold (entries at or below it may differ and are not used).
+    """
+    values, flat, in_heap_order = candidates
+    if not in_heap_order:  # already sorted, distinct
+        return values, flat
+    top, position = torch.from_numpy(values).topk(
+        min(k, values.shape[1]), dim=1)
+    position = position.numpy()
+    if flat is not None:
+        position = np.take_along_axis(flat, position, axis=1)
+    return top.numpy(), position
+
+
+# --------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------
+
+
+def quarter_offsets(right: np.ndarray, left: np.ndarray, down: np.ndarray,
+                    up: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """+-0.25 toward the higher horizontal / vertical neighbour; ties go to
+    -0.25.
+
+    Returns:
+        tuple: dx, dy float32 in {-0.25, 0.25}.
+    """
+    quarter = np.float32(0.25)
+    return (np.where(right > left, quarter, -quarter),
+            np.where(down > up, quarter, -quarter))
+
+
+def refinement_scores(heat: np.ndarray, tags: np.ndarray,
+                      person_tag: np.ndarray) -> np.ndarray:
+    """``heat - round(|tag - person_tag|)``, broadcast.
+
+    Same float32 operations and summation order as the official
+    ``np.round(((tag - t) ** 2).sum(axis=2) ** 0.5)``: a sum over fewer than
+    8 tag dimensions is a plain left-to-right sum, done here plane by plane.
+
+    Args:
+        heat (np.ndarray): (...) float32 heatmap values.
+        tags (np.ndarray): (L, ...) float32 tag planes.
+        person_tag (np.ndarray): (L, ...) float32 person tags, broadcast
+            against ``tags``.
+
+    Returns:
+        np.ndarray: float32 scores, the broadcast shape without L.
+    """
+    diff = tags - person_tag
+    diff *= diff
+    if diff.shape[0] >= 8:  # numpy sums 8 and more pairwise
+        sq_dist = np.ascontiguousarray(np.moveaxis(diff, 0, -1)).sum(-1)
+    else:
+        sq_dist = diff[0]
+        for term in diff[1:]:
+            sq_dist += term
+    np.sqrt(sq_dist, out=sq_dist)
+    np.round(sq_dist, out=sq_dist)
+    return np.subtract(heat, sq_dist, out=sq_dist)
+
+
+def _level(tile_max: np.ndarray, count: int) -> np.ndarray:
+    """Per row of tile maxima (T, tiles), the ``count``-th largest; where
+    more than twice as many tiles reach it (e.g. a flat background), the
+    next larger value, so that a round reads about ``count`` tiles."""
+    level = -np.partition(-tile_max, count - 1, axis=1)[:, count - 1]
+    crowded = (tile_max >= level[:, None]).sum(axis=1) > 2 * count
+    if crowded.any():
+        above = np.where(tile_max > level[:, None], tile_max, np.inf)
+        level = np.where(crowded, above.min(axis=1), level)
+    return level
+
+
+def score_bounds(tile_max: np.ndarray, low: np.ndarray, high: np.ndarray,
+                 person_tag: np.ndarray) -> np.ndarray:
+    """Upper bounds of :func:`refinement_scores` over each tile's pixels.
+
+    A pixel's score is its heat minus its rounded tag distance; the heat is
+    at most the tile's maximum, the distance at least the distance ``d``
+    from the person tag to the tile's box of tags, and ``round`` (half to
+    even) at least ``ceil(d - 0.5)``. ``d`` is shrunk by far more than the
+    float32 rounding of the pixel's distance can take off it.
+
+    Args:
+        tile_max (np.ndarray): (T, ) tile maxima of the heatmap.
+        low, high (np.ndarray): (L, T) tile minima / maxima of each tag
+            plane.
+        person_tag (np.ndarray): (N, L) float32.
+
+    Returns:
+        np.ndarray: (N, T) float32 bounds.
+    """
+    tag = person_tag.astype(np.float64)[:, :, None]
+    gap = np.maximum(np.maximum(low - tag, tag - high), 0)  # (N, L, T)
+    dist = np.sqrt((gap * gap).sum(axis=1))
+    rounded = np.maximum(np.ceil(dist * (1 - 1e-5) - 0.5 - 1e-6), 0)
+    return tile_max - rounded.astype(np.float32)
+
+
+class HostMaps:
+    """One image's maps on the CPU, read in place.
+
+    Args:
+        heatmaps (np.ndarray): (K, H, W) float32.
+        tags (np.ndarray): (L*K, H, W) float32, channel ``l * K + k``.
+        nms_kernel (int): Odd NMS window side.
+    """
+
+    def __init__(self, heatmaps: np.ndarray, tags: np.ndarray,
+                 nms_kernel: int):
+        num_joints, height, width = heatmaps.shape
+        self.heatmaps = heatmaps
+        self.heat = heatmaps.reshape(num_joints, height * width)
+        self.tags = tags.reshape(-1, num_joints, height * width)
+        self.width = width
+        self.nms_kernel = nms_kernel
+        self.tiles: Optional[TileMaxima] = None
+
+    def peaks(self, k: int, threshold: float
+              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k peaks of every joint type after NMS, as far as they are
+        above ``threshold``.
+
+        Returns:
+            tuple: values (K, k) float32 (descending), flat pixel indices
+            (K, k) int64 and the tags under them (K, k, L) float32; see
+            :func:`topk_of_candidates`.
+        """
+        self.tiles = TileMaxima(self.heatmaps)
+        values, flat = topk_of_candidates(
+            peak_candidates(self.heatmaps, self.tiles, self.nms_kernel, k,
+                            threshold), k)
+        joint = np.arange(flat.shape[0])[:, None]
+        return values, flat, self.tags_at(joint, flat)
+
+    def tags_at(self, joint: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """(..., L) tags of joint types ``joint`` at pixels ``flat``."""
+        return np.moveaxis(self.tags[:, joint, flat], 0, -1)
+
+    def quarter_offsets(self, joint: np.ndarray, flat: np.ndarray
+                        ) -> Tuple[np.ndarray, np.ndarray]:
+        """:func:`quarter_offsets` at pixels ``flat`` (N, ) of joint types
+        ``joint`` (N, ), neighbours clamped to the map."""
+        heat, width = self.heat, self.width
+        y, x = np.divmod(flat, width)
+        last_row = heat.shape[1] - width
+        return quarter_offsets(
+            heat[joint, flat + (x < width - 1)], heat[joint, flat - (x > 0)],
+            heat[joint, flat + width * (flat < last_row)],
+            heat[joint, flat - width * (y > 0)])
+
+    def refinement_argmax(self, pair_type: np.ndarray,
+                          pair_tag: np.ndarray
+                          ) -> Tuple[np.ndarray, np.ndarray]:
+        """Per (joint type, person tag) pair, the first pixel in raster
+        order with the highest :func:`refinement_scores`, and its heat.
+
+        Two bounds keep most pixels from being scored, both exact (a pixel
+        left out scores strictly below the pair's best):
+
+        1. A score is never above the heat. In round i, every heatmap with
+           open pairs has its pixels scored down to ``level``, the n-th
+           largest tile maximum (n = ``REFINE_TILE_COUNTS[i]``); a pair
+           whose best score reaches ``level`` is settled.
+        2. A score is never above the tile's heat maximum minus the rounded
+           distance from the person tag to the tile's range of tags. Pairs
+           still open (e.g. a person tag far from every tag of the map)
+           have their most promising tiles scored, then every tile whose
+           bound reaches the best score found (:meth:`_search_by_tags`).
+
+        Maps with NaNs are scored whole, as the official code does.
+
+        Args:
+            pair_type (np.ndarray): (N, ) joint types.
+            pair_tag (np.ndarray): (N, L) float32 person tags.
+
+        Returns:
+            tuple: flat pixel indices (N, ) int64 and heat (N, ) float32.
+        """
+        num_pixels = self.heat.shape[1]
+        best_score = np.full(pair_type.size, -np.inf, np.float32)
+        best = np.full(pair_type.size, num_pixels, np.int64)
+        tile_max = self.tiles.max.reshape(self.tiles.max.shape[0], -1)
+        open_pairs = np.arange(pair_type.size)
+        if np.isnan(tile_max[pair_type]).any() or np.isnan(pair_tag).any():
+            self._score_whole_maps(pair_type, pair_tag, open_pairs, best)
+            return best, self.heat[pair_type, best]
+        scored_below = np.full(tile_max.shape[0], np.inf, np.float32)
+        for count in REFINE_TILE_COUNTS:
+            if count >= tile_max.shape[1] or open_pairs.size == 0:
+                break
+            types, pair_row = np.unique(pair_type[open_pairs],
+                                        return_inverse=True)
+            level = _level(tile_max[types], count)
+            row, flat, heat = self._pixels_between(
+                types, level, scored_below[types])
+            bounds = np.searchsorted(row, np.arange(types.size + 1))
+            for index, joint_type in enumerate(types):
+                pixels = slice(bounds[index], bounds[index + 1])
+                self._keep_best(joint_type, flat[pixels], heat[pixels],
+                                open_pairs[pair_row == index], pair_tag,
+                                best_score, best)
+            scored_below[types] = np.minimum(scored_below[types], level)
+            open_pairs = open_pairs[best_score[open_pairs] < level[pair_row]]
+        for joint_type in np.unique(pair_type[open_pairs]):
+            self._search_by_tags(joint_type,
+                                 open_pairs[pair_type[open_pairs] ==
+                                            joint_type], pair_tag,
+                                 best_score, best)
+        return best, self.heat[pair_type, best]
+
+    def _search_by_tags(self, joint_type: int, pairs: np.ndarray,
+                        pair_tag: np.ndarray, best_score: np.ndarray,
+                        best: np.ndarray) -> None:
+        """Bound 2 of :meth:`refinement_argmax` for the open ``pairs`` of
+        one heatmap; updates ``best_score`` and ``best`` in place."""
+        planes = self.tags[:, joint_type].reshape(
+            -1, self.tiles.height, self.tiles.width)
+        low = tile_reduce(planes, self.tiles.side, np.minimum)
+        high = tile_reduce(planes, self.tiles.side, np.maximum)
+        if np.isnan(low).any():
+            self._score_whole_maps(np.full(pairs.size, joint_type),
+                                   pair_tag[pairs], np.arange(pairs.size),
+                                   best, pairs)
+            return
+        bound = score_bounds(self.tiles.max[joint_type].ravel(),
+                             low.reshape(low.shape[0], -1),
+                             high.reshape(high.shape[0], -1),
+                             pair_tag[pairs])
+        first = min(_FIRST_TILES_BY_TAGS, bound.shape[1])
+        promising = np.argpartition(-bound, first - 1, axis=1)[:, :first]
+        for tiles in (np.unique(promising),
+                      np.flatnonzero((bound >= best_score[pairs, None]
+                                      ).any(axis=0))):
+            flat = self.tiles.flat_pixels(tiles)
+            self._keep_best(joint_type, flat, self.heat[joint_type].take(flat),
+                            pairs, pair_tag, best_score, best)
+
+    def _score_whole_maps(self, pair_type: np.ndarray, pair_tag: np.ndarray,
+                          rows: np.ndarray, best: np.ndarray,
+                          into: Optional[np.ndarray] = None) -> None:
+        """``best[into[i]]`` = argmax of pair ``rows[i]`` over its whole
+        heatmap (``into`` defaults to ``rows``)."""
+        into = rows if into is None else into
+        for joint_type in np.unique(pair_type[rows]):
+            mine = pair_type[rows] == joint_type
+            best[into[mine]] = refinement_scores(
+                self.heat[joint_type], self.tags[:, joint_type, None],
+                pair_tag[rows[mine]].T[:, :, None]).argmax(axis=1)
+
+    def _tag_planes(self, joint_type: int, flat: np.ndarray) -> np.ndarray:
+        """(L, n) C-contiguous tags of one joint type at pixels ``flat``
+        (a strided gather would make the scoring several times slower)."""
+        num_tags, num_joints, num_pixels = self.tags.shape
+        first = (np.arange(num_tags) * num_joints + joint_type) * num_pixels
+        return self.tags.reshape(-1).take(first[:, None] + flat)
+
+    def _keep_best(self, joint_type: int, flat: np.ndarray, heat: np.ndarray,
+                   pairs: np.ndarray, pair_tag: np.ndarray,
+                   best_score: np.ndarray, best: np.ndarray) -> None:
+        """Score ``pairs`` (of heatmap ``joint_type``) on the pixels
+        ``flat`` (n, ) with heat ``heat``; where one beats the pair's best
+        (a higher score, or an equal one at a lower index), update
+        ``best_score`` and ``best`` in place."""
+        if flat.size == 0:
+            return
+        scores = refinement_scores(heat,
+                                   self._tag_planes(joint_type, flat)[:, None],
+                                   pair_tag[pairs].T[:, :, None])
+        top = scores.max(axis=1)
+        # the lowest index among the maxima (pixels are in tile order)
+        first = np.where(scores == top[:, None], flat,
+                         self.heat.shape[1]).min(axis=1)
+        better = (top > best_score[pairs]) | (
+            (top == best_score[pairs]) & (first < best[pairs]))
+        best_score[pairs[better]] = top[better]
+        best[pairs[better]] = first[better]
+
+    def _pixels_between(self, types: np.ndarray, low: np.ndarray,
+                        high: np.ndarray
+                        ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pixels of heatmaps ``types`` (T, ) with ``low <= heat < high``
+        (per heatmap), found through the tiles with a maximum >= ``low``.
+
+        Returns:
+            tuple: (n, ) index into ``types``, flat pixel index and heat,
+            grouped by heatmap (a cut tile may repeat an edge pixel).
+        """
+        tile_max = self.tiles.max.reshape(self.tiles.max.shape[0], -1)
+        row, tile = np.nonzero(tile_max[types] >= low[:, None])
+        flat = self.tiles.flat_pixels(tile)
+        row = np.repeat(row, self.tiles.side**2)
+        heat = self.heat.reshape(-1).take(types[row] * self.heat.shape[1] +
+                                          flat)
+        keep = (heat >= low[row]) & (heat < high[row])
+        return row[keep], flat[keep], heat[keep]
+
+
+class DeviceMaps:
+    """One image's maps on their device (a GPU), read there.
+
+    Build them for a whole batch with :meth:`batch`: NMS and top-k run on
+    the device for all images at once and only the peaks come back.
+
+    Args:
+        heatmaps (Tensor): (K, H, W) float32.
+        tags (Tensor): (L*K, H, W) float32, channel ``l * K + k``.
+        peaks (tuple): This image's result of :meth:`peaks` (NumPy).
+    """
+
+    def __init__(self, heatmaps: torch.Tensor, tags: torch.Tensor,
+                 peaks: Tuple[np.ndarray, np.ndarray, np.ndarray]):
+        num_joints, height, width = heatmaps.shape
+        self.heat = heatmaps.reshape(num_joints, height * width)
+        self.tags = tags.reshape(-1, num_joints, height * width)
+        self.width = width
+        self._peaks = peaks
+
+    @property
+    def tag_dim(self) -> int:
+        return self.tags.shape[0]
+
+    @classmethod
+    def batch(cls, heatmaps: torch.Tensor, tags: torch.Tensor,
+              nms_kernel: int, k: int) -> List['DeviceMaps']:
+        """Maps of a batch, heatmaps (B, K, H, W) and tags (B, L*K, H, W),
+        with the peaks of all images found in one pass on the device."""
+        if nms_kernel % 2 != 1:
+            raise ValueError(f'nms_kernel must be odd, got {nms_kernel}')
+        batch, num_joints, height, width = heatmaps.shape
+        pooled = F.max_pool2d(heatmaps, nms_kernel, 1, nms_kernel // 2)
+        suppressed = heatmaps * torch.eq(pooled, heatmaps).float()
+        values, flat = suppressed.flatten(2).topk(min(k, height * width),
+                                                  dim=2)
+        flat_tags = tags.reshape(batch, -1, num_joints, height * width)
+        peak_tags = flat_tags.gather(
+            3, flat[:, None].expand(-1, flat_tags.shape[1], -1, -1))
+        values, flat = values.cpu().numpy(), flat.cpu().numpy()
+        peak_tags = peak_tags.permute(0, 2, 3, 1).cpu().numpy()
+        return [
+            cls(heatmaps[i], tags[i], (values[i], flat[i], peak_tags[i]))
+            for i in range(batch)
+        ]
+
+    def peaks(self, k: int, threshold: float
+              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """See :meth:`HostMaps.peaks` (computed by :meth:`batch`)."""
+        return self._peaks
+
+    def quarter_offsets(self, joint: np.ndarray, flat: np.ndarray
+                        ) -> Tuple[np.ndarray, np.ndarray]:
+        """See :meth:`HostMaps.quarter_offsets`; gathered on the device."""
+        width, device = self.width, self.heat.device
+        joint_t = torch.as_tensor(joint, device=device)
+        flat_t = torch.as_tensor(flat, device=device)
+        x = flat_t % width
+        last_row = self.heat.shape[1] - width
+        steps = [(x < width - 1).long(), -(x > 0).long(),
+                 width * (flat_t < last_row).long(),
+                 -width * (flat_t >= width).long()]
+        neighbours = torch.stack(
+            [self.heat[joint_t, flat_t + step] for step in steps]).cpu()
+        return quarter_offsets(*neighbours.numpy())
+
+    def refinement_argmax(self, pair_type: np.ndarray,
+                          pair_tag: np.ndarray
+                          ) -> Tuple[np.ndarray, np.ndarray]:
+        """See :meth:`HostMaps.refinement_argmax`: every pixel of the
+        pair's heatmap is scored, on the device, in chunks of pairs, with
+        the same float32 operations (tag dimensions summed in order, as
+        NumPy does for fewer than 8)."""
+        pixels = self.heat.shape[1]
+        chunk = max(1, _DEVICE_CHUNK // pixels)
+        best = []
+        for start in range(0, pair_type.size, chunk):
+            joint = torch.as_tensor(pair_type[start:start + chunk],
+                                    device=self.heat.device)
+            person_tag = torch.as_tensor(pair_tag[start:start + chunk],
+                                         device=self.heat.device)
+            sq_dist = None
+            for dim in range(self.tag_dim):
+                term = self.tags[dim, joint] - person_tag[:, dim, None]
+                term = term * term
+                sq_dist = term if sq_dist is None else sq_dist + term
+            scores = self.heat[joint] - torch.round(torch.sqrt(sq_dist))
+            best.append(scores.argmax(dim=1))
+        best = torch.cat(best)
+        heat = self.heat[torch.as_tensor(pair_type, device=best.device), best]
+        return best.cpu().numpy(), heat.cpu().numpy()

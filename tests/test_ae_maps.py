@@ -1,0 +1,283 @@
+"""The decoder's map readers (``codecs/ae_maps.py``): the official top-k of
+the suppressed maps and the official refinement argmax, ties included, while
+reading only part of the maps; and the device (PyTorch) path, forced on CPU
+tensors, against the NumPy path.
+
+The top-k shortcut relies on how PyTorch's CPU ``topk`` orders tied values
+(a heap); these tests compare it with ``torch.topk`` on the whole suppressed
+map, on tie-heavy maps, under every torch the project supports (run them
+under the second stack too).
+"""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import higherhrnet_plugin  # noqa: F401  (shims before mmpose imports)
+from higherhrnet_plugin.codecs import ae_maps
+from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
+                                                   batch_group_keypoints)
+from higherhrnet_plugin.testing.decoder_cases import (real_size_maps,
+                                                      tags_per_joint)
+from higherhrnet_plugin.testing.reference_ae_grouping import \
+    reference_group_keypoints
+
+
+def official_topk(heatmaps, kernel, k):
+    """``torch.topk`` of the official suppressed maps (K, H*W)."""
+    hm = torch.from_numpy(heatmaps)
+    pooled = F.max_pool2d(hm, kernel, 1, kernel // 2)
+    suppressed = hm * torch.eq(pooled, hm).float()
+    values, index = suppressed.flatten(1).topk(k, dim=1)
+    return values.numpy(), index.numpy()
+
+
+def plateau_maps(seed, shape, levels=8, block=2, low=0.0):
+    """Values on a coarse grid of ``levels`` steps in [low, 1], each repeated
+    over ``block`` x ``block`` pixels: plateaus of tied local maxima all
+    over the maps."""
+    rng = np.random.default_rng(seed)
+    num, height, width = shape
+    coarse = rng.integers(0, levels + 1,
+                          (num, -(-height // block), -(-width // block)))
+    maps = np.repeat(np.repeat(coarse, block, 1), block, 2)
+    maps = low + (1 - low) * maps[:, :height, :width] / levels
+    return maps.astype(np.float32)
+
+
+def candidates_topk(heatmaps, kernel, k, threshold=0.1, heap=False):
+    tiles = ae_maps.TileMaxima(heatmaps)
+    if heap:
+        candidates = ae_maps.heap_candidates(heatmaps, tiles, kernel, k)
+    else:
+        candidates = ae_maps.peak_candidates(heatmaps, tiles, kernel, k,
+                                             threshold)
+    return candidates, ae_maps.topk_of_candidates(candidates, k)
+
+
+@pytest.mark.parametrize('shape', [(17, 96, 128), (5, 77, 131),
+                                   (3, 300, 64)])
+@pytest.mark.parametrize('kernel, k', [(5, 30), (3, 5), (7, 12)])
+@pytest.mark.parametrize('block', [1, 2, 3])
+def test_heap_candidates_give_torch_topk(shape, kernel, k, block):
+    """All k entries, values and indices in order, as ``torch.topk`` of the
+    whole suppressed map, on maps full of tied peaks."""
+    heatmaps = plateau_maps(sum(shape) + kernel + block, shape, block=block)
+    candidates, (values, index) = candidates_topk(heatmaps, kernel, k,
+                                                  heap=True)
+    assert candidates.flat is not None  # searched by bands, not whole
+    assert candidates.values.shape[1] < shape[1] * shape[2] // 2
+    expected_values, expected_index = official_topk(heatmaps, kernel, k)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(index, expected_index)
+    # the maps do have ties among the top k
+    assert (expected_values[:, 1:] == expected_values[:, :-1]).any()
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_heap_candidates_on_upsampled_plateaus(seed):
+    """Real-size maps whose peaks are exact plateaus (symmetric Gaussians
+    upsampled, as a perfect model's outputs), smooth noise around them."""
+    heatmaps, _ = real_size_maps(1 + 4 * seed, (256, 352), seed=seed,
+                                 peak_jitter=0.0)
+    heatmaps = heatmaps[0].numpy()
+    candidates, (values, index) = candidates_topk(heatmaps, 5, 30, heap=True)
+    assert candidates.flat is not None
+    expected_values, expected_index = official_topk(heatmaps, 5, 30)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(index, expected_index)
+
+
+@pytest.mark.parametrize('ties', [False, True])
+@pytest.mark.parametrize('seed', range(4))
+def test_peak_candidates_give_the_official_peaks_above_threshold(ties, seed):
+    """Distinct peak values take the short path (the peaks above the
+    threshold only); tied ones the heap path. Either way the entries above
+    the threshold are those of ``torch.topk``, in its order."""
+    shape = (17, 120, 88)
+    threshold = 0.1 + 0.2 * seed
+    rng = np.random.default_rng(seed)
+    # noise below the threshold, and 10 to 55 peaks above 0.1 per map:
+    # distinct values, or 3 to 15 peaks of a few values on 2 x 2 plateaus
+    heatmaps = (plateau_maps(seed, shape) if ties else rng.random(shape)) / 20
+    peaks = 3 + 4 * seed if ties else 10 + 15 * seed
+    joint = np.arange(17).repeat(peaks)
+    y = rng.integers(0, shape[1] - 1, joint.size)
+    x = rng.integers(0, shape[2] - 1, joint.size)
+    if ties:
+        value = rng.integers(1, 10, joint.size) / 10 + 0.05
+        for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            heatmaps[joint, y + dy, x + dx] = value
+    else:
+        heatmaps[joint, y, x] = rng.uniform(0.1, 1, joint.size)
+    heatmaps = heatmaps.astype(np.float32)
+    candidates, (values, index) = candidates_topk(heatmaps, 5, 30,
+                                                  threshold)
+    assert candidates.in_heap_order == ties
+    expected_values, expected_index = official_topk(heatmaps, 5, 30)
+    above = expected_values.astype(np.float64) > threshold
+    assert above.sum() > 17 and (seed == 0 or (~above).any())
+    got = np.zeros_like(above)
+    got[:, :values.shape[1]] = values.astype(np.float64) > threshold
+    np.testing.assert_array_equal(got, above)
+    np.testing.assert_array_equal(values[above[:, :values.shape[1]]],
+                                  expected_values[above])
+    np.testing.assert_array_equal(index[above[:, :values.shape[1]]],
+                                  expected_index[above])
+
+
+def test_threshold_compares_in_float64():
+    """A peak of exactly float32(0.1) is above the threshold 0.1."""
+    heatmaps = np.zeros((2, 64, 64), np.float32)
+    heatmaps[:, 30, 40] = np.float32(0.1)
+    _, (values, index) = candidates_topk(heatmaps, 5, 30, 0.1)
+    assert (values[:, 0] == np.float32(0.1)).all()
+    assert (index[:, 0] == 30 * 64 + 40).all()
+
+
+@pytest.mark.parametrize('case', ['small', 'negative', 'nan'])
+def test_whole_map_when_the_shortcut_does_not_apply(case):
+    """Maps too small for the heap algorithm, with a first band of negative
+    plateaus (zeros elsewhere would enter the heap), or with NaNs, are
+    suppressed whole; the result is still ``torch.topk``'s."""
+    if case == 'small':
+        heatmaps = plateau_maps(0, (3, 24, 40))  # 960 < 64 * 30 pixels
+    else:
+        heatmaps = plateau_maps(1, (3, 96, 128), low=-0.5)
+        heatmaps[:, :20] = -0.25  # every pixel a (negative) local maximum
+        if case == 'nan':
+            heatmaps[1, 50, 60] = np.nan
+    candidates, (values, index) = candidates_topk(heatmaps, 5, 30, heap=True)
+    assert candidates.flat is None
+    expected_values, expected_index = official_topk(heatmaps, 5, 30)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(index, expected_index)
+
+
+@pytest.mark.parametrize('shape', [(2, 16, 16), (3, 21, 35), (1, 7, 9)])
+def test_tile_maxima(shape):
+    heatmaps = np.random.default_rng(0).random(shape).astype(np.float32)
+    tiles = ae_maps.TileMaxima(heatmaps, side=8)
+    rows, cols = -(-shape[1] // 8), -(-shape[2] // 8)
+    assert tiles.max.shape == (shape[0], rows, cols)
+    for r in range(rows):
+        for c in range(cols):
+            np.testing.assert_array_equal(
+                tiles.max[:, r, c],
+                heatmaps[:, 8 * r:8 * r + 8, 8 * c:8 * c + 8].max(axis=(1, 2)))
+    # every pixel of every tile, edge pixels repeated in cut tiles
+    flat = tiles.flat_pixels(np.arange(rows * cols)).reshape(rows, cols, 64)
+    assert flat.max() < shape[1] * shape[2]
+    np.testing.assert_array_equal(np.unique(flat),
+                                  np.arange(shape[1] * shape[2]))
+
+
+def brute_force_refinement(heatmaps, tags, pair_type, pair_tag):
+    """The official refinement argmax: every pixel scored, first maximum."""
+    num_joints = heatmaps.shape[0]
+    per_joint = tags_per_joint(tags, num_joints)
+    best = []
+    for joint_type, person_tag in zip(pair_type, pair_tag):
+        dist = ((per_joint[joint_type] - person_tag)**2).sum(axis=2)**0.5
+        best.append(np.argmax(heatmaps[joint_type] - np.round(dist)))
+    best = np.array(best)
+    return best, heatmaps.reshape(num_joints, -1)[pair_type, best]
+
+
+@pytest.mark.parametrize('counts, first', [((8, 64), 4), ((1, 2, 4), 1),
+                                           ((3, ), 10**6), ((), 2)])
+@pytest.mark.parametrize('tag_dim', [1, 2, 3])
+@pytest.mark.parametrize('far', [False, True])
+def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
+                                                   first, tag_dim, far):
+    """Equal scores everywhere (quantised heat and tags): the first pixel in
+    raster order wins, settled by heat levels or by the tiles' tag ranges;
+    also for person tags far from every tag (negative best scores)."""
+    monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
+    monkeypatch.setattr(ae_maps, '_FIRST_TILES_BY_TAGS', first)
+    rng = np.random.default_rng(tag_dim)
+    num_joints, height, width = 6, 45, 70
+    heatmaps = plateau_maps(tag_dim, (num_joints, height, width), levels=6)
+    tags = np.round(rng.uniform(-3, 3, (tag_dim * num_joints, height,
+                                        width)) * 2) / 2
+    tags = tags.astype(np.float32)
+    pair_type = rng.integers(0, num_joints, 40)
+    pair_tag = np.round(rng.uniform(-3, 3, (40, tag_dim)) * 4) / 4
+    if far:
+        pair_tag += np.where(rng.random((40, 1)) < 0.5, -5.5, 4.5)
+    pair_tag = pair_tag.astype(np.float32)
+    expected_best, expected_heat = brute_force_refinement(
+        heatmaps, tags, pair_type, pair_tag)
+    maps = ae_maps.HostMaps(heatmaps, tags, 5)
+    maps.peaks(30, 0.1)  # computes the tiles
+    best, heat = maps.refinement_argmax(pair_type, pair_tag)
+    np.testing.assert_array_equal(best, expected_best)
+    np.testing.assert_array_equal(heat, expected_heat)
+    device = ae_maps.DeviceMaps(torch.from_numpy(heatmaps),
+                                torch.from_numpy(tags), None)
+    best, heat = device.refinement_argmax(pair_type, pair_tag)
+    np.testing.assert_array_equal(best, expected_best)
+    np.testing.assert_array_equal(heat, expected_heat)
+
+
+@pytest.mark.parametrize('where', ['heat', 'tags'])
+def test_refinement_with_nans_scores_the_whole_map(where):
+    """NaNs defeat the bounds: the maps are scored whole, so the result is
+    still numpy's argmax of the official scores."""
+    heatmaps = plateau_maps(5, (3, 40, 48))
+    rng = np.random.default_rng(5)
+    tags = rng.uniform(-2, 2, (6, 40, 48)).astype(np.float32)
+    (heatmaps if where == 'heat' else tags)[1, 20:22, 30] = np.nan
+    pair_type = np.array([0, 1, 1, 2])
+    pair_tag = rng.uniform(-2, 2, (4, 2)).astype(np.float32)
+    maps = ae_maps.HostMaps(heatmaps, tags, 5)
+    maps.peaks(30, 0.1)
+    best, _ = maps.refinement_argmax(pair_type, pair_tag)
+    expected_best, _ = brute_force_refinement(heatmaps, tags, pair_type,
+                                              pair_tag)
+    np.testing.assert_array_equal(best, expected_best)
+
+
+@pytest.mark.parametrize('peak_jitter', [0.0, 0.02])
+def test_real_size_maps_decode_like_the_reference(peak_jitter):
+    """Maps as the head hands them over (flip test, L = 2): the decoder on
+    the CPU, the device path and the reference loop give the same people,
+    bit for bit, with exact plateaus (tied peaks) and without."""
+    heatmaps, tags = real_size_maps(5, (192, 256), seed=3,
+                                    peak_jitter=peak_jitter)
+    heatmaps, tags = heatmaps.numpy(), tags.numpy()
+    expected = reference_group_keypoints(
+        heatmaps[0], tags_per_joint(tags[0], heatmaps.shape[1]))
+    assert expected[0].shape[0] >= 5
+    for device in (False, True):
+        grouped, scores = batch_group_keypoints(heatmaps, tags,
+                                                on_device=device)[0]
+        np.testing.assert_array_equal(grouped, expected[0])
+        np.testing.assert_array_equal(scores, expected[1])
+
+
+def test_device_path_decodes_a_batch_like_the_host():
+    """NMS and top-k batched on the device: each image's people as the
+    NumPy path finds them alone."""
+    maps = [real_size_maps(n, (256, 320), seed=n, peak_jitter=jitter)
+            for n, jitter in ((1, 0.0), (6, 0.02), (12, 0.0))]
+    heatmaps = torch.cat([m[0] for m in maps])
+    tags = torch.cat([m[1] for m in maps])
+    cfg = AEGroupingConfig()
+    on_device = batch_group_keypoints(heatmaps, tags, cfg, on_device=True)
+    on_host = batch_group_keypoints(heatmaps, tags, cfg)
+    assert len(on_device) == 3
+    for (grouped, scores), (expected, expected_scores) in zip(
+            on_device, on_host):
+        assert expected.shape[0] >= 1
+        np.testing.assert_array_equal(grouped, expected)
+        np.testing.assert_array_equal(scores, expected_scores)
+
+
+def test_maps_are_read_in_place():
+    """The CPU path takes the head's tensors as they are: no copy of a
+    whole map (the tags stay a view of the tensor)."""
+    heatmaps, tags = real_size_maps(2, (128, 160), seed=1)
+    maps = ae_maps.HostMaps(heatmaps[0].numpy(), tags[0].numpy(), 5)
+    assert np.shares_memory(maps.tags, tags.numpy())
+    assert np.shares_memory(maps.heat, heatmaps.numpy())

@@ -1,0 +1,114 @@
+"""The speed benchmarks (decoder, inference overhead, throughput): their
+stage timer and short runs of the tools."""
+import re
+import time
+import types
+
+from higherhrnet_plugin.benchmarks.stage_timer import StageTimer
+
+from .conftest import TINY_CONFIG, load_tool, shared_path
+
+
+class _Worker:
+
+    def step(self):
+        time.sleep(0.01)
+        return 'step'
+
+    def twice(self):
+        return self.step() + self.step()
+
+
+def test_stage_timer_times_stages_and_restores_what_it_wraps():
+    module = types.SimpleNamespace()
+
+    def inner():
+        time.sleep(0.02)
+        return 'inner'
+
+    def outer():
+        return module.inner() + worker.step()
+
+    module.inner, module.outer = inner, outer
+    worker = _Worker()
+    timer = StageTimer()
+    hooks = {'outer': [(module, 'outer')], 'inner': [(module, 'inner')],
+             'step': [(worker, 'step')]}
+    with timer.hooked(hooks):
+        assert module.outer() == 'innerstep'
+        module.outer()
+    assert timer.wall['outer'] >= 0.06
+    assert 0.04 <= timer.wall['inner'] < timer.wall['outer']
+    assert 0.02 <= timer.wall['step'] < timer.wall['outer']
+    # put back as they were: module functions, and no instance attribute
+    assert module.inner is inner and module.outer is outer
+    assert 'step' not in vars(worker)
+    assert worker.step() == 'step'
+
+
+def test_stage_timer_counts_nested_calls_of_a_stage_once():
+    worker = _Worker()
+    timer = StageTimer()
+    with timer.hooked({'work': [(worker, 'twice'), (worker, 'step')]}):
+        worker.twice()
+    # 20 ms of sleep, counted once although both functions are hooked
+    assert 0.02 <= timer.wall['work'] < 0.035
+
+
+def test_decoder_benchmark_runs_and_checks(capsys):
+    """One real-size case (W32-512 flip maps, one person): every decoder
+    runs, ours matches the reference loop bit for bit, every stage gets a
+    figure."""
+    code = load_tool('benchmark_decoder').main([
+        '--no-fixtures', '--models', 'W32-512', '--people', '1',
+        '--repeats', '1'
+    ])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    ours = [line for line in out.splitlines()
+            if line.startswith('| W32-512, 1 person | ours |')]
+    assert len(ours) == 1 and ours[0].endswith('| PASS |')
+    cells = [c.strip() for c in ours[0].split('|')[3:-2]]
+    assert len(cells) == 10 and all(float(c) >= 0 for c in cells)
+    for decoder in ('MMPose 1.x', 'reference loop'):
+        assert f'| W32-512, 1 person | {decoder} |' in out
+    assert 'W32-512, 1 person: ours' in out and 'target <= 20 ms' in out
+
+
+def test_overhead_benchmark_runs(capsys):
+    """The tiny model, two runs: the four timings, (b) split into its
+    parts, the ratios against the target."""
+    code = load_tool('benchmark_overhead').main(
+        ['--config', str(TINY_CONFIG), '--runs', '2', '--threads', '1'])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for row in ('(a) two forward passes', '(b) inference_bottomup, flip test',
+                '(c) two forward passes, fused BN',
+                '(d) inference_bottomup, fused BN'):
+        assert f'| {row} |' in out
+    assert '(b) beyond the network, median ms: data preprocessor' in out
+    assert 'end-to-end / forwards (median over runs): ' in out
+    assert 'target <= 1.05' in out and 'BatchNorm fusion: forwards' in out
+
+
+def test_throughput_benchmark_plants_outputs_and_batches(capsys):
+    """The tiny model with flip test on the annotated images of ../shared
+    (planted perfect outputs, images of several sizes): batch sizes 1 and
+    3 report their rates and decode shares and find the same people."""
+    shared_path('data', 'coco', 'test_coco.json')
+    code = load_tool('benchmark_throughput').main([
+        '--config', str(TINY_CONFIG), '--flip', '--batch-sizes', '1', '3',
+        '--rounds', '1', '--threads', '1'
+    ])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert 'planted perfect outputs' in out and 'flip test on' in out
+    rows = {int(cells[1]): cells[2:-1] for cells in (
+        [c.strip() for c in line.split('|')] for line in out.splitlines()
+        if re.match(r'\| [0-9]+ \|', line))}
+    assert sorted(rows) == [1, 3]
+    people = {size: int(row[-1]) for size, row in rows.items()}
+    # the 7 annotated images hold 17 people with keypoints
+    assert people[1] == people[3] >= 17
+    for rate, ms, share, ratio, _ in rows.values():
+        assert float(rate) > 0 and float(share.rstrip('%')) > 0
