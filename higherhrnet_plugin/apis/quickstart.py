@@ -264,20 +264,14 @@ def choose_picture_images(data: QuickstartData, count: int = 3) -> List[Path]:
     ]
 
 
-#: Colours (RGB) of the people in the prediction picture, in turn.
-PERSON_COLOURS = ((230, 25, 75), (60, 180, 75), (255, 225, 25),
-                  (0, 130, 200), (245, 130, 48), (145, 30, 180),
-                  (70, 240, 240), (240, 50, 230))
-
-
 def draw_predictions(cfg, checkpoint: str, images: List[Path],
                      out_file: Path, scale: float = 2.0) -> List[int]:
     """Run MMPose's bottom-up inference on each image and draw the people
-    it returns (those scoring at least ``model.test_cfg.score_thr``) with
-    MMPose's visualiser and its default keypoint threshold, each person's
-    keypoints and skeleton in a colour of its own (so that every figure
-    should carry one skeleton of one colour), the images side by side and
-    enlarged ``scale`` times so that small images stay readable.
+    it returns (those scoring at least ``model.test_cfg.score_thr``, as in
+    the demo and the inferencer), each person in a colour of its own (a
+    skeleton that strays onto another figure shows at a glance), the images
+    side by side and enlarged ``scale`` times so that small images stay
+    readable.
 
     Returns:
         list: the number of people drawn on each image.
@@ -285,38 +279,26 @@ def draw_predictions(cfg, checkpoint: str, images: List[Path],
     import mmcv
     import numpy as np
     from mmpose.apis import inference_bottomup
-    from mmpose.registry import VISUALIZERS
 
     from .model import init_model
+    from .visualization import PERSON_COLOURS, build_visualizer, \
+        draw_prediction
     model = init_model(cfg, checkpoint)  # strict, weights only
-    visualizer = VISUALIZERS.build(model.cfg.visualizer)
-    visualizer.set_dataset_meta(model.dataset_meta)
-    num_links = len(visualizer.skeleton)
+    # lines and dots a little bolder than the default on the enlarged images
+    visualizer = build_visualizer(model, radius=3, line_width=2)
     drawn, people = [], []
     for image in images:
         result = inference_bottomup(model, str(image))[0]
-        instances = result.pred_instances
-        img = mmcv.imrescale(mmcv.imread(str(image), channel_order='rgb'),
-                             scale)
-        for i in range(len(instances)):
-            colour = PERSON_COLOURS[i % len(PERSON_COLOURS)]
-            visualizer.kpt_color = [colour] * instances.keypoints.shape[1]
-            visualizer.link_color = [colour] * num_links
-            person = result.clone()
-            person.pred_instances = instances[i:i + 1]
-            person.pred_instances.keypoints = \
-                person.pred_instances.keypoints * scale
-            img = visualizer.add_datasample(
-                'prediction', img, person, draw_gt=False, draw_bbox=False,
-                show=False)
-        drawn.append(img)
-        people.append(len(instances))
+        drawn.append(
+            draw_prediction(visualizer, mmcv.imread(str(image)), result,
+                            scale=scale, person_colours=PERSON_COLOURS))
+        people.append(len(result.pred_instances))
     height = max(d.shape[0] for d in drawn)
     gap = np.full((height, 8, 3), 255, np.uint8)
     row = [mmcv.impad(d, shape=(height, d.shape[1]), pad_val=255)
            for d in drawn]
     canvas = np.concatenate([x for d in row for x in (d, gap)][:-1], axis=1)
-    mmcv.imwrite(mmcv.rgb2bgr(canvas), str(out_file))
+    mmcv.imwrite(canvas, str(out_file))
     return people
 
 
