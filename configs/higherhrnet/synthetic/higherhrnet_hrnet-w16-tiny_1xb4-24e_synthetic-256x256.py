@@ -16,9 +16,10 @@
 # - 'max' push (a constant gradient where tags still coincide; the 'exp'
 #   push's gradient vanishes there, so tags started near 0 stay stuck), push
 #   weight 1e-2 and pull weight 2e-2 (1e-3: grouping barely trains in
-#   minutes; a pull of 1e-2 leaves wrists and ankles of neighbours joining
-#   the wrong person, AP 0.80 -> 0.75 after 16 epochs; 5e-2 or more: the
-#   heatmaps learn much slower);
+#   minutes; a pull of 1e-2 ends at the same AP but is slower to get there,
+#   0.75 against 0.79 after 16 epochs, with more limbs joining a neighbour;
+#   3e-2 / 4e-2 end lower, 0.77 / 0.73; 5e-2 or more: the heatmaps learn
+#   much slower);
 # - no augmentation: the generator already draws every pose, size and
 #   position, and horizontal flips would contradict the figures' side marks
 #   (light on the person's left, dark on the right);
