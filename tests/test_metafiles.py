@@ -1,6 +1,7 @@
 """The metafiles (MMPose's model-zoo format): every config has an entry and
 every entry a config, the entries are complete, and the model-zoo table of
-docs/configs.md shows the same results."""
+docs/configs.md shows the same results (the quick start's result also
+agrees with the summary the README shows)."""
 import re
 from pathlib import Path
 
@@ -9,9 +10,14 @@ import yaml
 
 from .conftest import CONFIGS, REPO
 
-SOURCES = {'original implementation', 'MMPose 0.x'}
+# results published elsewhere (with a checkpoint) or measured by this
+# repository (the quick start trains its model in minutes: no checkpoint)
+PUBLISHED = {'original implementation', 'MMPose 0.x'}
+OWN = 'this repository'
 TESTS = ('single-scale', 'multi-scale')
 DATASETS = {'CocoDataset': 'COCO', 'CrowdPoseDataset': 'CrowdPose'}
+# the quick start's generated people, read by CocoDataset
+SYNTHETIC = ('data/synthetic_coco/', 'Synthetic people')
 LAYOUTS = {'official', 'MMPose 0.x'}
 
 
@@ -51,20 +57,28 @@ def test_every_config_has_one_entry_and_every_entry_a_config():
         assert model['In Collection'] in _collections()
 
 
+def _training_data(cfg) -> str:
+    """The name a metafile gives the data a config trains on."""
+    dataset = cfg.train_dataloader.dataset
+    if dataset.data_root == SYNTHETIC[0]:
+        return SYNTHETIC[1]
+    return DATASETS[dataset.type]
+
+
 @pytest.mark.parametrize('model', _models(), ids=lambda m: m['Name'])
 def test_entry_is_complete(model):
     from mmengine.config import Config
     cfg = Config.fromfile(str(REPO / model['Config']))
     meta = model['Metadata']
     assert 'HigherHRNet' in meta['Architecture']
-    assert meta['Training Data'] == \
-        DATASETS[cfg.train_dataloader.dataset.type]
+    assert meta['Training Data'] == _training_data(cfg)
     for result in model.get('Results', []):
         assert result['Dataset'] == meta['Training Data']
         assert result['Task'] == 'Body 2D Keypoint'
-        assert result['Source'] in SOURCES and result['Test'] in TESTS
+        assert result['Source'] in PUBLISHED | {OWN}
+        assert result['Test'] in TESTS
         assert all(0 < v < 1 for v in result['Metrics'].values())
-    if 'Results' in model:
+    if any(r['Source'] in PUBLISHED for r in model.get('Results', [])):
         # where results are published, so is a checkpoint, with the command
         # that converts it for this config
         assert model['Weights'].startswith('https://')
@@ -76,7 +90,8 @@ def test_entry_is_complete(model):
 
 def _docs_table():
     """config name -> {source: (single-scale AP, multi-scale AP)} as in the
-    model-zoo table of docs/configs.md ('—' rows: no results)."""
+    model-zoo table of docs/configs.md ('—' rows: no results; a '—' AP:
+    None)."""
     text = (REPO / 'docs' / 'configs.md').read_text()
     section = text.split('## Model zoo', 1)[1].split('\n## ', 1)[0]
     rows = {}
@@ -88,7 +103,8 @@ def _docs_table():
         name, source, single, multi = (g.strip() for g in match.groups())
         results = rows.setdefault(name, {})
         if source != '—':
-            results[source] = (float(single), float(multi))
+            results[source] = tuple(None if ap == '—' else float(ap)
+                                    for ap in (single, multi))
     return rows
 
 
@@ -102,3 +118,17 @@ def test_docs_model_zoo_table_agrees_with_the_metafiles():
     expected = {name: {source: tuple(aps) for source, aps in results.items()}
                 for name, results in expected.items()}
     assert _docs_table() == expected
+
+
+def test_quickstart_result_is_the_readme_summary():
+    """The quick start's entry reports the run the README shows."""
+    own = [(m, r) for m in _models() for r in m.get('Results', [])
+           if r['Source'] == OWN]
+    assert own, f'no result with Source {OWN!r}'
+    readme = (REPO / 'README.md').read_text()
+    for model, result in own:
+        assert model['Name'] in readme
+        metrics = result['Metrics']
+        line = (f"evaluation : COCO AP {metrics['AP']:.3f}  "
+                f"AP .5 {metrics['AP@0.5']:.3f}  AR {metrics['AR']:.3f}")
+        assert line in readme, f'{line!r} not in README.md'

@@ -70,3 +70,44 @@ def test_heatmap_is_drawn_below_when_the_sample_has_one(visualizer):
     without_maps = draw_prediction(visualizer, image, person(60, 90),
                                    draw_heatmap=True)
     assert without_maps.shape == (60, 90, 3)
+
+
+def two_people(height, width):
+    """Two people: the left and the right half of the image."""
+    rng = np.random.default_rng(2)
+    left = rng.uniform((5, 5), (width / 2 - 5, height - 5), (17, 2))
+    right = left + (width / 2, 0)
+    sample = PoseDataSample(metainfo=dict(ori_shape=(height, width)))
+    sample.pred_instances = InstanceData(
+        keypoints=np.stack([left, right]), keypoint_scores=np.ones((2, 17)))
+    return sample
+
+
+def test_person_colours_give_each_person_one_colour(visualizer):
+    from higherhrnet_plugin.apis import draw_prediction
+    image = np.full((80, 160, 3), 40, np.uint8)
+    red, blue = (255, 0, 0), (0, 0, 255)  # RGB
+    drawn = draw_prediction(visualizer, image, two_people(80, 160),
+                            person_colours=[red, blue])
+    changed = (drawn != image).any(axis=-1)
+    # BGR drawing: red is (0, 0, 255), blue (255, 0, 0)
+    is_red = (drawn == (0, 0, 255)).all(axis=-1)
+    is_blue = (drawn == (255, 0, 0)).all(axis=-1)
+    assert is_red[:, :80].sum() > 17 and not is_red[:, 80:].any()
+    assert is_blue[:, 80:].sum() > 17 and not is_blue[:, :80].any()
+    # anti-aliased edges aside, what is drawn is drawn in these two colours
+    assert (is_red | is_blue).sum() > 0.5 * changed.sum()
+    dataset_colours = draw_prediction(visualizer, image, two_people(80, 160))
+    assert not (dataset_colours == drawn).all()
+
+
+def test_person_colours_keep_the_heatmap_below(visualizer):
+    from higherhrnet_plugin.apis import draw_prediction
+    image = np.full((60, 90, 3), 40, np.uint8)
+    sample = person(60, 90, heatmaps=True)
+    coloured = draw_prediction(visualizer, image, sample, draw_heatmap=True,
+                               person_colours=[(255, 0, 0)])
+    plain = draw_prediction(visualizer, image, sample, draw_heatmap=True)
+    assert coloured.shape == plain.shape == (120, 90, 3)
+    np.testing.assert_array_equal(coloured[60:], plain[60:])
+    assert (coloured[:60] == (0, 0, 255)).all(axis=-1).sum() > 17

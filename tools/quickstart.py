@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = (REPO / 'configs' / 'higherhrnet' / 'synthetic' /
-          'higherhrnet_hrnet-w16-tiny_1xb4-16e_synthetic-256x256.py')
+          'higherhrnet_hrnet-w16-tiny_1xb4-24e_synthetic-256x256.py')
 
 
 def parse_args():

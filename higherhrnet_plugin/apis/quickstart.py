@@ -266,10 +266,12 @@ def choose_picture_images(data: QuickstartData, count: int = 3) -> List[Path]:
 
 def draw_predictions(cfg, checkpoint: str, images: List[Path],
                      out_file: Path, scale: float = 2.0) -> List[int]:
-    """Run MMPose's bottom-up inference on each image, draw the people with
-    MMPose's visualiser (its default keypoint threshold), side by side and
-    enlarged ``scale`` times so that small images stay readable, and save
-    the picture.
+    """Run MMPose's bottom-up inference on each image and draw the people
+    it returns (those scoring at least ``model.test_cfg.score_thr``, as in
+    the demo and the inferencer), each person in a colour of its own (a
+    skeleton that strays onto another figure shows at a glance), the images
+    side by side and enlarged ``scale`` times so that small images stay
+    readable.
 
     Returns:
         list: the number of people drawn on each image.
@@ -277,30 +279,26 @@ def draw_predictions(cfg, checkpoint: str, images: List[Path],
     import mmcv
     import numpy as np
     from mmpose.apis import inference_bottomup
-    from mmpose.registry import VISUALIZERS
 
     from .model import init_model
+    from .visualization import PERSON_COLOURS, build_visualizer, \
+        draw_prediction
     model = init_model(cfg, checkpoint)  # strict, weights only
-    visualizer = VISUALIZERS.build(model.cfg.visualizer)
-    visualizer.set_dataset_meta(model.dataset_meta)
+    # lines and dots a little bolder than the default on the enlarged images
+    visualizer = build_visualizer(model, radius=3, line_width=2)
     drawn, people = [], []
     for image in images:
         result = inference_bottomup(model, str(image))[0]
-        result.pred_instances.keypoints = \
-            result.pred_instances.keypoints * scale
-        img = mmcv.imrescale(mmcv.imread(str(image), channel_order='rgb'),
-                             scale)
         drawn.append(
-            visualizer.add_datasample(
-                'prediction', img, result, draw_gt=False, draw_bbox=False,
-                show=False))
+            draw_prediction(visualizer, mmcv.imread(str(image)), result,
+                            scale=scale, person_colours=PERSON_COLOURS))
         people.append(len(result.pred_instances))
     height = max(d.shape[0] for d in drawn)
     gap = np.full((height, 8, 3), 255, np.uint8)
     row = [mmcv.impad(d, shape=(height, d.shape[1]), pad_val=255)
            for d in drawn]
     canvas = np.concatenate([x for d in row for x in (d, gap)][:-1], axis=1)
-    mmcv.imwrite(mmcv.rgb2bgr(canvas), str(out_file))
+    mmcv.imwrite(canvas, str(out_file))
     return people
 
 

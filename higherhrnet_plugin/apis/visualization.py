@@ -1,6 +1,7 @@
 """Drawing a model's predictions with MMPose's visualiser, at any scale of
 the image (a huge photo shrunk to a sane size, a small one enlarged)."""
-from typing import Optional
+import contextlib
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -8,7 +9,13 @@ from mmengine.structures import InstanceData, PixelData
 
 from mmpose.structures import PoseDataSample
 
-__all__ = ['build_visualizer', 'draw_prediction']
+__all__ = ['build_visualizer', 'draw_prediction', 'PERSON_COLOURS']
+
+#: Distinct colours (RGB) for drawing each person in a colour of its own,
+#: used in turn: a skeleton that jumps between figures shows at a glance.
+PERSON_COLOURS: Tuple[Tuple[int, int, int], ...] = (
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+    (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230))
 
 
 def build_visualizer(model,
@@ -38,7 +45,10 @@ def draw_prediction(visualizer,
                     sample: PoseDataSample,
                     kpt_thr: float = 0.3,
                     scale: float = 1.0,
-                    draw_heatmap: bool = False) -> np.ndarray:
+                    draw_heatmap: bool = False,
+                    person_colours: Optional[Sequence[Tuple[int, int,
+                                                            int]]] = None
+                    ) -> np.ndarray:
     """The predicted people (and the heatmap) drawn on the image.
 
     Args:
@@ -56,6 +66,10 @@ def draw_prediction(visualizer,
         draw_heatmap (bool): draw the maximum of the heatmaps over the
             keypoints, blended with the image, below the skeletons (if the
             sample has heatmaps).
+        person_colours (Sequence, optional): RGB colours given to the people
+            in turn, each person's keypoints and links in one colour (e.g.
+            :data:`PERSON_COLOURS`); None: the dataset's colours per keypoint
+            and link.
 
     Returns:
         np.ndarray: the drawing, BGR (h, w, 3) with ``(w, h)`` the image
@@ -68,25 +82,56 @@ def draw_prediction(visualizer,
             image, size,
             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     pred = sample.pred_instances
-    drawn_sample = PoseDataSample(metainfo=sample.metainfo)
-    drawn_sample.pred_instances = InstanceData(
-        keypoints=np.asarray(pred.keypoints) * scale,
-        keypoint_scores=np.asarray(pred.keypoint_scores),
-        keypoints_visible=np.asarray(
-            pred.get('keypoints_visible', pred.keypoint_scores)))
-    draw_heatmap = draw_heatmap and 'pred_fields' in sample
-    if draw_heatmap:
-        # the visualiser resizes the map onto the (scaled) drawing
-        drawn_sample.pred_fields = PixelData(
-            heatmaps=sample.pred_fields.heatmaps.max(dim=0, keepdim=True)[0])
-    drawn = visualizer.add_datasample(
-        'result',
-        np.ascontiguousarray(image[..., ::-1]),
-        data_sample=drawn_sample,
-        draw_gt=False,
-        draw_pred=True,
-        draw_heatmap=draw_heatmap,
-        draw_bbox=False,
-        show=False,
-        kpt_thr=kpt_thr)
+    keypoints = np.asarray(pred.keypoints) * scale
+    scores = np.asarray(pred.keypoint_scores)
+    visible = np.asarray(pred.get('keypoints_visible', scores))
+    if person_colours is None or not len(keypoints):
+        layers = [(None, slice(None))]  # everyone in the dataset's colours
+    else:
+        layers = [(person_colours[i % len(person_colours)], slice(i, i + 1))
+                  for i in range(len(keypoints))]
+    drawn = np.ascontiguousarray(image[..., ::-1])
+    heatmap_half = None
+    for colour, people in layers:
+        layer = PoseDataSample(metainfo=sample.metainfo)
+        layer.pred_instances = InstanceData(
+            keypoints=keypoints[people],
+            keypoint_scores=scores[people],
+            keypoints_visible=visible[people])
+        with_heatmap = (draw_heatmap and heatmap_half is None
+                        and 'pred_fields' in sample)
+        if with_heatmap:
+            # the visualiser resizes the map onto the (scaled) drawing
+            layer.pred_fields = PixelData(
+                heatmaps=sample.pred_fields.heatmaps.max(
+                    dim=0, keepdim=True)[0])
+        with _colours(visualizer, colour):
+            out = visualizer.add_datasample(
+                'result', drawn, data_sample=layer, draw_gt=False,
+                draw_pred=True, draw_heatmap=with_heatmap, draw_bbox=False,
+                show=False, kpt_thr=kpt_thr)
+        if with_heatmap:
+            # the heatmap comes below the drawing: set it aside and draw the
+            # next people on the image only
+            out, heatmap_half = np.split(out, [drawn.shape[0]])
+        drawn = out
+    if heatmap_half is not None:
+        drawn = np.concatenate([drawn, heatmap_half])
     return np.ascontiguousarray(drawn[..., ::-1])
+
+
+@contextlib.contextmanager
+def _colours(visualizer, colour: Optional[Tuple[int, int, int]]):
+    """Within the block the visualiser draws every keypoint and link in
+    ``colour`` (None: unchanged)."""
+    if colour is None:
+        yield
+        return
+    saved = visualizer.kpt_color, visualizer.link_color
+    num_keypoints = visualizer.dataset_meta['num_keypoints']
+    visualizer.kpt_color = np.array([colour] * num_keypoints)
+    visualizer.link_color = np.array([colour] * len(visualizer.skeleton))
+    try:
+        yield
+    finally:
+        visualizer.kpt_color, visualizer.link_color = saved
