@@ -75,6 +75,23 @@ def test_decoder_benchmark_runs_and_checks(capsys):
     assert 'W32-512, 1 person: ours' in out and 'target <= 20 ms' in out
 
 
+def test_decoder_benchmark_without_the_slow_decoders(capsys):
+    """--slow-repeats 0: ours only, reported as not checked against the
+    reference loop (which did not run), not as a failure."""
+    code = load_tool('benchmark_decoder').main([
+        '--no-fixtures', '--models', 'W32-512', '--people', '1',
+        '--repeats', '1', '--slow-repeats', '0'
+    ])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert '| W32-512, 1 person | ours |' in out
+    assert out.count('| W32-512, 1 person | ours |') == 1
+    assert [line for line in out.splitlines() if '| ours |' in line
+            ][0].endswith('| not checked |')
+    for decoder in ('MMPose 1.x', 'reference loop'):
+        assert f'| W32-512, 1 person | {decoder} |' not in out
+
+
 def test_overhead_benchmark_runs(capsys):
     """The tiny model, two runs: the four timings, (b) split into its
     parts, the ratios against the target."""

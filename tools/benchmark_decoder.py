@@ -168,9 +168,12 @@ def check(cases, results):
         ours = results[case['name'], 'ours']
         if case['expected'] is not None:
             ok = same_people(ours, case['expected'])
-        else:
+        elif (case['name'], 'reference') in results:
             ok = same_people(ours, results[case['name'], 'reference'],
                              exact=True)
+        else:  # --slow-repeats 0: the reference loop did not run
+            verdicts[case['name']] = 'not checked'
+            continue
         baseline = results.get((case['name'], 'baseline'))
         if baseline is not None:
             ok = ok and same_people(
@@ -279,11 +282,16 @@ def main(argv=None):
     baseline = (load_module_file(args.baseline, 'baseline_ae_grouping')
                 if args.baseline else None)
     cases = load_cases(args, cfg, baseline)
+    if args.slow_repeats < 1:
+        for case in cases:
+            case['decoders'] = {name: decoder for name, decoder
+                                in case['decoders'].items()
+                                if name not in SLOW}
     runs, results = measure(cases, args.repeats, args.slow_repeats,
                             baseline_settings(baseline, cfg))
     verdicts = check(cases, results)
     report(args, cases, runs, verdicts)
-    return 0 if all(v == 'PASS' for v in verdicts.values()) else 1
+    return 1 if 'FAIL' in verdicts.values() else 0
 
 
 if __name__ == '__main__':
