@@ -1,5 +1,6 @@
-"""The decoders that ``tools/benchmark_decoder.py`` times, and where each
-spends its time.
+"""The decoder benchmark behind ``tools/benchmark_decoder.py``: the
+decoders it times, where each spends its time, the cases, the checks and
+the report.
 
 Every decoder takes the maps as the head hands them over, heatmaps
 (1, K, H, W) and tags (1, L*K, H, W), and its time is split into stages by
@@ -19,21 +20,46 @@ contiguous), ``mmpose`` (MMPose 1.x ``AssociativeEmbedding.batch_decode``)
 and ``reference`` (the per-joint loop of
 :mod:`~higherhrnet_plugin.testing.reference_ae_grouping`).
 """
+import dataclasses
 import importlib.util
+import os
+import statistics
+import sys
+import time
 from pathlib import Path
-from typing import Callable, Dict, NamedTuple, Optional, Tuple
+from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from ..codecs import ae_grouping, ae_maps
 from ..testing import reference_ae_grouping
-from ..testing.decoder_cases import tags_per_joint
-from .stage_timer import Hooks
+from ..testing.decoder_cases import (REAL_INPUT_SIZES, official_cases,
+                                     real_size_maps, tags_per_joint)
+from .machine import cpu_name
+from .stage_timer import Hooks, StageTimer
 
 #: Stages, in the order they run; ``assignment`` is part of ``grouping``.
 STAGES = ('layout', 'nms', 'topk', 'grouping', 'assignment', 'adjust',
           'refine')
+
+#: Decoders that take seconds at real sizes.
+SLOW = ('mmpose', 'reference')
+#: The official decoder's outputs with each assignment solver.
+FIXTURE_FILES = {
+    'munkres-1.1': 'official_decoder_cases_munkres114.npz',
+    'munkres': 'official_decoder_cases.npz',
+}
+LABELS = {
+    'ours': 'ours',
+    'baseline': 'baseline (--baseline)',
+    'mmpose': 'MMPose 1.x',
+    'reference': 'reference loop',
+}
+#: W32-512 flip-test decode target, ms.
+TARGET_MS = 20.0
 
 
 class Decoder(NamedTuple):
@@ -192,3 +218,211 @@ def same_people(got: Tuple[np.ndarray, np.ndarray],
         np.allclose(grouped[..., :2], want[..., :2], rtol=0, atol=1e-3)
         and np.allclose(grouped[..., 2:], want[..., 2:], rtol=0, atol=1e-5)
         and np.allclose(scores, want_scores, rtol=0, atol=1e-5))
+
+
+# --------------------------------------------------------------------------
+# Running the benchmark
+# --------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    """Progress, on stderr (the tables go to stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_cases(cfg: ae_grouping.AEGroupingConfig,
+               fixtures: Optional[Path],
+               models: Sequence[str],
+               people: Sequence[int],
+               baseline=None) -> List[dict]:
+    """The cases, as dicts: name, kind (``'fixture'`` or ``'real'``), maps,
+    expected output (fixtures; None: checked against the reference loop)
+    and decoders.
+
+    Args:
+        cfg (AEGroupingConfig): the decoders' settings.
+        fixtures (Path, optional): the official decoder fixtures of
+            ``cfg.assignment_solver`` (see :data:`FIXTURE_FILES`); None: no
+            fixture cases.
+        models (Sequence[str]): keys of ``REAL_INPUT_SIZES``.
+        people (Sequence[int]): people per real-size case.
+        baseline (module, optional): an older ``ae_grouping`` module.
+    """
+    cases = []
+    if fixtures is not None:
+        for case in official_cases(fixtures):
+            heatmaps = torch.from_numpy(case['heatmaps'])[None]
+            tags = torch.from_numpy(case['tags'])[None]
+            cases.append(dict(
+                name=case['name'], kind='fixture', heatmaps=heatmaps,
+                tags=tags, expected=case['expected']['adjust_refine'],
+                decoders=make_decoders(heatmaps, tags, cfg, baseline)))
+    for model in models:
+        for count in people:
+            log(f'building {model}, {count} people')
+            heatmaps, tags = real_size_maps(count, REAL_INPUT_SIZES[model],
+                                            seed=count)
+            noun = 'person' if count == 1 else 'people'
+            cases.append(dict(
+                name=f'{model}, {count} {noun}', kind='real',
+                model=model, people=count, heatmaps=heatmaps, tags=tags,
+                expected=None,
+                decoders=make_decoders(heatmaps, tags, cfg, baseline)))
+    return cases
+
+
+def without_slow_decoders(cases: List[dict]) -> None:
+    """Leave MMPose's decoder and the reference loop out of every case."""
+    for case in cases:
+        case['decoders'] = {name: decoder for name, decoder
+                            in case['decoders'].items() if name not in SLOW}
+
+
+def measure(cases, repeats: int, slow_repeats: int, baseline_cfg):
+    """Per case and decoder: runs, each (wall s, CPU s, stage wall s); and
+    each decoder's result (ours also with the baseline's settings)."""
+    log('warm-up')
+    results = {}
+    for case in cases:
+        for name, decoder in case['decoders'].items():
+            if name not in SLOW:
+                results[case['name'], name] = decoder.run()
+        if baseline_cfg is not None:
+            results[case['name'], 'ours, as baseline'] = \
+                ae_grouping.batch_group_keypoints(
+                    case['heatmaps'], case['tags'], baseline_cfg)[0]
+    runs = {(c['name'], d): [] for c in cases for d in c['decoders']}
+    for rep in range(repeats):
+        log(f'round {rep + 1}/{repeats}')
+        for case in cases:
+            for name, decoder in case['decoders'].items():
+                if name in SLOW and rep >= slow_repeats:
+                    continue
+                timer = StageTimer()
+                with timer.hooked(decoder.hooks):
+                    wall, cpu = time.perf_counter(), time.thread_time()
+                    result = decoder.run()
+                    wall = time.perf_counter() - wall
+                    cpu = time.thread_time() - cpu
+                results.setdefault((case['name'], name), result)
+                runs[case['name'], name].append((wall, cpu, timer))
+    return runs, results
+
+
+def check(cases, results):
+    """Verdict per case: ours against the official output (fixtures) or
+    the reference loop (real sizes, bit for bit); the baseline against
+    ours (bit for bit)."""
+    verdicts = {}
+    for case in cases:
+        ours = results[case['name'], 'ours']
+        if case['expected'] is not None:
+            ok = same_people(ours, case['expected'])
+        elif (case['name'], 'reference') in results:
+            ok = same_people(ours, results[case['name'], 'reference'],
+                             exact=True)
+        else:  # --slow-repeats 0: the reference loop did not run
+            verdicts[case['name']] = 'not checked'
+            continue
+        baseline = results.get((case['name'], 'baseline'))
+        if baseline is not None:
+            ok = ok and same_people(
+                baseline, results[case['name'], 'ours, as baseline'],
+                exact=True)
+        verdicts[case['name']] = 'PASS' if ok else 'FAIL'
+    return verdicts
+
+
+def baseline_settings(baseline, cfg):
+    """Our settings as the baseline applies them: one that predates the
+    assignment_solver setting solves with the munkres package."""
+    if baseline is None:
+        return None
+    if 'assignment_solver' in getattr(baseline.AEGroupingConfig,
+                                      '__dataclass_fields__', {}):
+        return cfg
+    return dataclasses.replace(cfg, assignment_solver='munkres')
+
+
+def median_ms(values):
+    return statistics.median(values) * 1e3
+
+
+def stage_medians(runs):
+    """Median wall ms per stage (None where not measured) and 'other'."""
+    out = {}
+    for stage in STAGES:
+        values = [timer.wall.get(stage) for _, _, timer in runs]
+        out[stage] = (None if all(v is None for v in values) else
+                      median_ms([v or 0.0 for v in values]))
+    out['other'] = median_ms([
+        wall - sum(v for s, v in timer.wall.items() if s != 'assignment')
+        for wall, _, timer in runs
+    ])
+    return out
+
+
+def cell(value):
+    return '—' if value is None else f'{value:.1f}'
+
+
+def report(cases, runs, verdicts, cfg: ae_grouping.AEGroupingConfig,
+           repeats: int, slow_repeats: int) -> None:
+    """Print the tables: fixture cases (totals), real sizes (stages), and
+    per real-size case the time of ours against the target and the
+    others."""
+    print(f'AE grouping decoder (assignment solver '
+          f'{cfg.assignment_solver}), {repeats} rounds '
+          f'({slow_repeats} for MMPose and the reference), CPU only: '
+          f'{cpu_name()}, {torch.get_num_threads()} torch thread(s), torch '
+          f'{torch.__version__}, numpy {np.__version__}, load average '
+          f'{os.getloadavg()[0]:.1f}\n')
+    decoders = list(cases[0]['decoders'])
+    fixtures = [c for c in cases if c['kind'] == 'fixture']
+    if fixtures:
+        print('Official fixture cases (384-pixel maps), median ms per '
+              'image:\n')
+        print('| case | K x H x W, L | people | ' +
+              ' | '.join(LABELS[d] for d in decoders) + ' | vs official |')
+        print('|---|---|---:|' + '---:|' * len(decoders) + '---|')
+        for case in fixtures:
+            k, h, w = case['heatmaps'].shape[1:]
+            tag_dim = case['tags'].shape[1] // k
+            print(f'| {case["name"]} | {k} x {h} x {w}, {tag_dim} | '
+                  f'{len(case["expected"][0])} | ' + ' | '.join(
+                      f'{median_ms([r[0] for r in runs[case["name"], d]]):.1f}'
+                      for d in decoders) + f' | {verdicts[case["name"]]} |')
+        print()
+    real = [c for c in cases if c['kind'] == 'real']
+    if not real:
+        return
+    print('Real sizes, maps as the head hands them over (flip test, L = 2), '
+          'median wall ms per stage (assignment: inside grouping):\n')
+    print('| case | decoder | total | CPU | layout | NMS | top-k | grouping '
+          '| (assignment) | adjust | refine | other | check |')
+    print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    for case in real:
+        for d in decoders:
+            r = runs[case['name'], d]
+            stages = stage_medians(r)
+            check_cell = verdicts[case['name']] if d == 'ours' else ''
+            print(f'| {case["name"]} | {LABELS[d]} | '
+                  f'{median_ms([x[0] for x in r]):.1f} | '
+                  f'{median_ms([x[1] for x in r]):.1f} | ' + ' | '.join(
+                      cell(stages[s]) for s in STAGES) +
+                  f' | {cell(stages["other"])} | {check_cell} |')
+    print()
+    for case in real:
+        total = {
+            d: median_ms([x[0] for x in runs[case['name'], d]])
+            for d in decoders
+        }
+        ours = total['ours']
+        ratios = ', '.join(f'{d} {total[d] / ours:.1f}x' for d in decoders
+                           if d != 'ours')
+        target = ''
+        if case['model'] == 'W32-512':
+            target = (f' (target <= {TARGET_MS:.0f} ms: '
+                      f'{"met" if ours <= TARGET_MS else "NOT met"})')
+        print(f'{case["name"]}: ours {ours:.1f} ms{target}; time / ours: '
+              f'{ratios}')
