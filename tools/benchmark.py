@@ -114,7 +114,7 @@ def main(argv=None) -> List[Row]:
     try:
         specs = resolve_specs(args.models, args.checkpoint, DEFAULT_MODELS)
         images = load_images(args.images)
-    except ValueError as err:
+    except (FileNotFoundError, ValueError) as err:
         raise SystemExit(str(err))
     ap_data = None
     if args.data_root and args.ann_file:

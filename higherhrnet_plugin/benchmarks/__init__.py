@@ -11,8 +11,11 @@ them.
 - :mod:`.decoder` (``tools/benchmark_decoder.py``): the AE grouping decoder
   beside its previous version, MMPose's decoder and the reference loop,
   stage by stage;
-- :mod:`.stage_timer`: where a run spends its time (also used by
-  ``tools/benchmark_overhead.py`` and ``tools/benchmark_throughput.py``);
+- :mod:`.overhead` (``tools/benchmark_overhead.py``): ``inference_bottomup``
+  against the two forward passes of flip test, and BatchNorm fusion;
+- :mod:`.throughput` (``tools/benchmark_throughput.py``): images/s of
+  batched inference at several batch sizes, with the decode share;
+- :mod:`.stage_timer`: where a run spends its time;
 - :mod:`.machine`: what the reports say about the machine.
 
 Nothing here is imported by ``import higherhrnet_plugin``, nor by importing

@@ -49,7 +49,6 @@ from .stage_timer import StageTimer
 from ..utils import describe_error
 from .memory_probe import measure_peak_memory
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 #: Characters of an error message kept in the table.
 REASON_CHARS = 200
 
@@ -164,13 +163,11 @@ def load_images(folder: Path) -> Dict[str, np.ndarray]:
     """The images of ``folder`` by file name, BGR, in name order.
 
     Raises:
-        ValueError: if there are none.
+        FileNotFoundError: if ``folder`` is missing.
+        ValueError: if it holds no images.
     """
-    paths = sorted(p for p in folder.iterdir()
-                   if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not paths:
-        raise ValueError(f'no images in {folder}')
-    return {p.name: imread(str(p)) for p in paths}
+    from .throughput import image_files
+    return {p.name: imread(str(p)) for p in image_files([folder])}
 
 
 # --------------------------------------------------------------------------
