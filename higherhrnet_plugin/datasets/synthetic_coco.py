@@ -166,10 +166,7 @@ class _Person:
                  clothes: _Clothes):
         self.keypoints = keypoints
         self.height = height
-        self.shirt = clothes.shirt
-        self.trousers = clothes.trousers
-        self.skin = clothes.skin
-        self.shoes = clothes.shoes
+        self.clothes = clothes
 
     def draw(self, img: np.ndarray, mask: np.ndarray) -> None:
         """Draw the figure on ``img`` (BGR) and its silhouette (255) on
@@ -177,16 +174,16 @@ class _Person:
         k, h = self.keypoints, self.height
         limb_width = max(2, int(round(0.045 * h)))
         self._extremities(img, mask, limb_width)
-        for name, colour in (('thigh', self.trousers),
-                             ('shin', self.trousers * 0.8)):
+        for name, colour in (('thigh', self.clothes.trousers),
+                             ('shin', self.clothes.trousers * 0.8)):
             self._limbs(img, mask, _LIMBS[name], colour, limb_width + 1)
         torso = k[[5, 6, 12, 11]]
         torso = torso + (torso - torso.mean(0)) * 0.1
-        for canvas, colour in ((img, self.shirt), (mask, 255)):
+        for canvas, colour in ((img, self.clothes.shirt), (mask, 255)):
             cv2.fillConvexPoly(canvas, _px(torso), _bgr(colour), cv2.LINE_AA,
                                4)
-        for name, colour in (('upper_arm', self.shirt * 0.85),
-                             ('forearm', self.skin)):
+        for name, colour in (('upper_arm', self.clothes.shirt * 0.85),
+                             ('forearm', self.clothes.skin)):
             self._limbs(img, mask, _LIMBS[name], colour, limb_width)
         for j in _LIMB_JOINTS:
             mark = (235, 235, 235) if j in _LEFT else (25, 25, 25)
@@ -202,10 +199,10 @@ class _Person:
             direction = k[wrist] - k[elbow]
             direction /= np.linalg.norm(direction) + 1e-6
             _disc(img, mask, k[wrist] + 0.035 * h * direction, 0.028 * h,
-                  self.skin * 0.8)
+                  self.clothes.skin * 0.8)
         for sign, (knee, ankle) in ((1, (13, 15)), (-1, (14, 16))):
             toe = k[ankle] + h * np.array([sign * 0.06, 0.015])
-            for canvas, c in ((img, self.shoes), (mask, 255)):
+            for canvas, c in ((img, self.clothes.shoes), (mask, 255)):
                 cv2.line(canvas, _px(k[ankle]), _px(toe), _bgr(c),
                          limb_width + 2, cv2.LINE_AA, 4)
 
@@ -220,7 +217,7 @@ class _Person:
     def _head(self, img, mask) -> None:
         k, h = self.keypoints, self.height
         centre = (k[3] + k[4]) / 2
-        _disc(img, mask, centre, 0.065 * h, self.skin)
+        _disc(img, mask, centre, 0.065 * h, self.clothes.skin)
         _disc(img, mask, k[3], 0.016 * h, (230, 230, 230))
         _disc(img, mask, k[4], 0.016 * h, (40, 40, 40))
         for j in (1, 2):
@@ -545,8 +542,8 @@ def make_synthetic_coco(out_dir: Union[str, Path],
         **settings: override :data:`DEFAULT_SETTINGS` (``image_size`` (w, h),
             ``people_per_image`` (min, max), ``person_height`` (min, max) as
             fractions of the image height, ``height_spread``,
-            ``hip_line_spread``, ``same_clothes``, ``max_overlap``, ``min_area``, ``crowd_prob``,
-            ``occluder_prob``).
+            ``hip_line_spread``, ``same_clothes``, ``max_overlap``,
+            ``min_area``, ``crowd_prob``, ``occluder_prob``).
 
     Returns:
         Path: the annotation file. An existing file written with the same
