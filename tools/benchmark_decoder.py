@@ -43,7 +43,7 @@ import torch  # noqa: E402
 
 from higherhrnet_plugin.benchmarks.decoder import (  # noqa: E402
     FIXTURE_FILES, baseline_settings, check, load_cases, load_module_file,
-    measure, report, without_slow_decoders)
+    measure, report)
 from higherhrnet_plugin.codecs.ae_grouping import (  # noqa: E402
     AEGroupingConfig)
 from higherhrnet_plugin.testing.decoder_cases import (  # noqa: E402
@@ -89,9 +89,8 @@ def main(argv=None):
         if not fixtures.exists():
             sys.exit(f'{fixtures} not found; pass --fixtures or '
                      '--no-fixtures')
-    cases = load_cases(cfg, fixtures, args.models, args.people, baseline)
-    if args.slow_repeats < 1:
-        without_slow_decoders(cases)
+    cases = load_cases(cfg, fixtures, args.models, args.people, baseline,
+                       slow=args.slow_repeats > 0)
     runs, results = measure(cases, args.repeats, args.slow_repeats,
                             baseline_settings(baseline, cfg))
     verdicts = check(cases, results)

@@ -45,6 +45,8 @@ from .stage_timer import Hooks, StageTimer
 STAGES = ('layout', 'nms', 'topk', 'grouping', 'assignment', 'adjust',
           'refine')
 
+#: The decoders :func:`make_decoders` can make.
+DECODERS = ('ours', 'baseline', 'mmpose', 'reference')
 #: Decoders that take seconds at real sizes.
 SLOW = ('mmpose', 'reference')
 #: The official decoder's outputs with each assignment solver.
@@ -87,8 +89,8 @@ def load_module_file(path: Path, name: str):
 
 def make_decoders(heatmaps: Tensor, tags: Tensor,
                   cfg: ae_grouping.AEGroupingConfig,
-                  baseline=None, names=('ours', 'baseline', 'mmpose',
-                                        'reference')) -> Dict[str, Decoder]:
+                  baseline=None,
+                  names: Sequence[str] = DECODERS) -> Dict[str, Decoder]:
     """The decoders on one case, inputs prepared outside the timing.
 
     Args:
@@ -234,7 +236,8 @@ def load_cases(cfg: ae_grouping.AEGroupingConfig,
                fixtures: Optional[Path],
                models: Sequence[str],
                people: Sequence[int],
-               baseline=None) -> List[dict]:
+               baseline=None,
+               slow: bool = True) -> List[dict]:
     """The cases, as dicts: name, kind (``'fixture'`` or ``'real'``), maps,
     expected output (fixtures; None: checked against the reference loop)
     and decoders.
@@ -247,7 +250,10 @@ def load_cases(cfg: ae_grouping.AEGroupingConfig,
         models (Sequence[str]): keys of ``REAL_INPUT_SIZES``.
         people (Sequence[int]): people per real-size case.
         baseline (module, optional): an older ``ae_grouping`` module.
+        slow (bool): with MMPose's decoder and the reference loop
+            (:data:`SLOW`).
     """
+    names = [name for name in DECODERS if slow or name not in SLOW]
     cases = []
     if fixtures is not None:
         for case in official_cases(fixtures):
@@ -256,7 +262,7 @@ def load_cases(cfg: ae_grouping.AEGroupingConfig,
             cases.append(dict(
                 name=case['name'], kind='fixture', heatmaps=heatmaps,
                 tags=tags, expected=case['expected']['adjust_refine'],
-                decoders=make_decoders(heatmaps, tags, cfg, baseline)))
+                decoders=make_decoders(heatmaps, tags, cfg, baseline, names)))
     for model in models:
         for count in people:
             log(f'building {model}, {count} people')
@@ -267,15 +273,8 @@ def load_cases(cfg: ae_grouping.AEGroupingConfig,
                 name=f'{model}, {count} {noun}', kind='real',
                 model=model, people=count, heatmaps=heatmaps, tags=tags,
                 expected=None,
-                decoders=make_decoders(heatmaps, tags, cfg, baseline)))
+                decoders=make_decoders(heatmaps, tags, cfg, baseline, names)))
     return cases
-
-
-def without_slow_decoders(cases: List[dict]) -> None:
-    """Leave MMPose's decoder and the reference loop out of every case."""
-    for case in cases:
-        case['decoders'] = {name: decoder for name, decoder
-                            in case['decoders'].items() if name not in SLOW}
 
 
 def measure(cases, repeats: int, slow_repeats: int, baseline_cfg):
