@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..codecs.multi_resolution_ae import gaussian_heatmaps
 from ..models.postprocess import OutputLayout, aggregate_views
+from .oracle import keypoint_patches
 from .shared import SHARED_ROOT
 
 #: COCO's left-right keypoint swap (MMPose's ``flip_indices``).
@@ -162,12 +163,9 @@ def _tag_maps(points: np.ndarray, visible: np.ndarray,
     width, height = size
     spread = np.abs(person_tags).max() + 2
     tags = rng.uniform(-spread, spread, (points.shape[1], height, width))
-    for n, k in zip(*np.nonzero(visible > 0)):
-        x, y = points[n, k].astype(int)
-        if 0 <= x < width and 0 <= y < height:
-            patch = tags[k, max(0, y - radius):y + radius + 1,
-                         max(0, x - radius):x + radius + 1]
-            patch[...] = person_tags[n] + rng.normal(0, 0.05, patch.shape)
+    for n, k, rows, cols in keypoint_patches(points, visible, size, radius):
+        patch = tags[k, rows, cols]
+        patch[...] = person_tags[n] + rng.normal(0, 0.05, patch.shape)
     return tags
 
 

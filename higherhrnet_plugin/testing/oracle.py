@@ -66,18 +66,34 @@ def perfect_outputs(keypoints: np.ndarray,
     return outputs
 
 
+def keypoint_patches(keypoints: np.ndarray, visible: np.ndarray,
+                     size: Tuple[int, int], radius: int):
+    """Where tag maps hold a person's tag: for each visible keypoint inside
+    the map (person by person), ``(n, k, rows, cols)`` with the slices of
+    the square of ``radius`` around it, cut by the map's edges.
+
+    Args:
+        keypoints (np.ndarray): (N, K, 2) in map pixels.
+        visible (np.ndarray): (N, K).
+        size (tuple): (w, h) of the map.
+    """
+    w, h = size
+    for n, k in zip(*np.nonzero(visible > 0)):
+        x, y = keypoints[n, k].astype(int)
+        if 0 <= x < w and 0 <= y < h:
+            yield (n, k, slice(max(0, y - radius), y + radius + 1),
+                   slice(max(0, x - radius), x + radius + 1))
+
+
 def _tag_maps(keypoints: np.ndarray, visible: np.ndarray,
               size: Tuple[int, int]) -> np.ndarray:
     """(K, h, w): person n's tag (n + 1) * TAG_SPACING around each of its
     keypoints, 0 elsewhere."""
     w, h = size
     tags = np.zeros((keypoints.shape[1], h, w), np.float32)
-    for n, k in zip(*np.nonzero(visible > 0)):
-        x, y = keypoints[n, k].astype(int)
-        if 0 <= x < w and 0 <= y < h:
-            tags[k, max(0, y - TAG_RADIUS):y + TAG_RADIUS + 1,
-                 max(0, x - TAG_RADIUS):x + TAG_RADIUS + 1] = \
-                (n + 1) * TAG_SPACING
+    for n, k, rows, cols in keypoint_patches(keypoints, visible, size,
+                                             TAG_RADIUS):
+        tags[k, rows, cols] = (n + 1) * TAG_SPACING
     return tags
 
 
