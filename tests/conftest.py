@@ -39,6 +39,15 @@ def load_tool(name: str):
 
 
 @pytest.fixture(scope='session')
+def shared_coco():
+    """The four real COCO images of ../shared and their annotations: the tiny
+    config's data and the poses of the decoder cases
+    (``higherhrnet_plugin.testing.decoder_cases``). Skips the test without
+    them, fails it in CI."""
+    return shared_path('data', 'coco', 'test_coco.json')
+
+
+@pytest.fixture(scope='session')
 def converted_tiny(tmp_path_factory):
     """The official tiny fixture, converted for the tiny config (real
     weights, MMPose 1.x layout)."""

@@ -75,7 +75,7 @@ def test_heap_candidates_give_torch_topk(shape, kernel, k, block):
 
 
 @pytest.mark.parametrize('seed', range(6))
-def test_heap_candidates_on_upsampled_plateaus(seed):
+def test_heap_candidates_on_upsampled_plateaus(seed, shared_coco):
     """Real-size maps whose peaks are exact plateaus (symmetric Gaussians
     upsampled, as a perfect model's outputs), smooth noise around them."""
     heatmaps, _ = real_size_maps(1 + 4 * seed, (256, 352), seed=seed,
@@ -239,7 +239,7 @@ def test_refinement_with_nans_scores_the_whole_map(where):
 
 
 @pytest.mark.parametrize('peak_jitter', [0.0, 0.02])
-def test_real_size_maps_decode_like_the_reference(peak_jitter):
+def test_real_size_maps_decode_like_the_reference(peak_jitter, shared_coco):
     """Maps as the head hands them over (flip test, L = 2): the decoder on
     the CPU, the device path and the reference loop give the same people,
     bit for bit, with exact plateaus (tied peaks) and without."""
@@ -256,7 +256,7 @@ def test_real_size_maps_decode_like_the_reference(peak_jitter):
         np.testing.assert_array_equal(scores, expected[1])
 
 
-def test_device_path_decodes_a_batch_like_the_host():
+def test_device_path_decodes_a_batch_like_the_host(shared_coco):
     """NMS and top-k batched on the device: each image's people as the
     NumPy path finds them alone."""
     maps = [real_size_maps(n, (256, 320), seed=n, peak_jitter=jitter)
@@ -274,7 +274,7 @@ def test_device_path_decodes_a_batch_like_the_host():
         np.testing.assert_array_equal(scores, expected_scores)
 
 
-def test_maps_are_read_in_place():
+def test_maps_are_read_in_place(shared_coco):
     """The CPU path takes the head's tensors as they are: no copy of a
     whole map (the tags stay a view of the tensor)."""
     heatmaps, tags = real_size_maps(2, (128, 160), seed=1)

@@ -92,7 +92,7 @@ def checkpoint(converted_tiny):
 
 
 @pytest.fixture(scope='module')
-def training_run(python, tmp_path_factory):
+def training_run(python, tmp_path_factory, shared_coco):
     """One epoch of MMPose's tools/train.py on the tiny config: the work dir
     (checkpoint epoch_1.pth, vis_data/scalars.json)."""
     work_dir = tmp_path_factory.mktemp('train')
@@ -240,7 +240,7 @@ def test_analyze_logs_plots_our_losses(python, training_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_browse_dataset_draws_every_resolution(python, tmp_path):
+def test_browse_dataset_draws_every_resolution(python, tmp_path, shared_coco):
     import cv2
     out = tmp_path / 'browse'
     _run(python, _mim_dir() / 'tools' / 'misc' / 'browse_dataset.py',

@@ -6,7 +6,7 @@ import types
 
 from higherhrnet_plugin.benchmarks.stage_timer import StageTimer
 
-from .conftest import TINY_CONFIG, load_tool, shared_path
+from .conftest import TINY_CONFIG, load_tool
 
 
 class _Worker:
@@ -55,7 +55,7 @@ def test_stage_timer_counts_nested_calls_of_a_stage_once():
     assert 0.02 <= timer.wall['work'] < 0.035
 
 
-def test_decoder_benchmark_runs_and_checks(capsys):
+def test_decoder_benchmark_runs_and_checks(capsys, shared_coco):
     """One real-size case (W32-512 flip maps, one person): every decoder
     runs, ours matches the reference loop bit for bit, every stage gets a
     figure."""
@@ -75,7 +75,7 @@ def test_decoder_benchmark_runs_and_checks(capsys):
     assert 'W32-512, 1 person: ours' in out and 'target <= 20 ms' in out
 
 
-def test_decoder_benchmark_without_the_slow_decoders(capsys):
+def test_decoder_benchmark_without_the_slow_decoders(capsys, shared_coco):
     """--slow-repeats 0: ours only, reported as not checked against the
     reference loop (which did not run), not as a failure."""
     code = load_tool('benchmark_decoder').main([
@@ -92,7 +92,7 @@ def test_decoder_benchmark_without_the_slow_decoders(capsys):
         assert f'| W32-512, 1 person | {decoder} |' not in out
 
 
-def test_overhead_benchmark_runs(capsys):
+def test_overhead_benchmark_runs(capsys, shared_coco):
     """The tiny model, two runs: the four timings, (b) split into its
     parts, the ratios against the target."""
     code = load_tool('benchmark_overhead').main(
@@ -108,11 +108,10 @@ def test_overhead_benchmark_runs(capsys):
     assert 'target <= 1.05' in out and 'BatchNorm fusion: forwards' in out
 
 
-def test_throughput_benchmark_plants_outputs_and_batches(capsys):
+def test_throughput_benchmark_plants_outputs_and_batches(capsys, shared_coco):
     """The tiny model with flip test on the annotated images of ../shared
     (planted perfect outputs, images of several sizes): batch sizes 1 and
     3 report their rates and decode shares and find the same people."""
-    shared_path('data', 'coco', 'test_coco.json')
     code = load_tool('benchmark_throughput').main([
         '--config', str(TINY_CONFIG), '--flip', '--batch-sizes', '1', '3',
         '--rounds', '1', '--threads', '1'
