@@ -218,14 +218,12 @@ def test_fast_equals_reference_on_random_maps(seed, num_joints, tag_dim,
         np.testing.assert_array_equal(scores, expected_scores)
 
 
-@pytest.mark.parametrize('counts, first', [((1, ), 1), ((1, 4, 16), 4),
-                                           ((4, ), 10**6), ((), 1)])
+@pytest.mark.parametrize('counts', [(1, ), (1, 4, 16), (4, ), ()])
 @pytest.mark.parametrize('tag_dim', [1, 2])
-def test_refine_search_is_exact(monkeypatch, counts, first, tag_dim):
-    """Whether the strongest tiles settle a missing joint or the tiles'
-    tag ranges do, the refined joints are the official ones."""
+def test_refine_search_is_exact(monkeypatch, counts, tag_dim):
+    """Whether the strongest tiles settle a missing joint or the band of
+    tag distances does, the refined joints are the official ones."""
     monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
-    monkeypatch.setattr(ae_maps, '_FIRST_TILES_BY_TAGS', first)
     heatmaps, tags = random_maps(20 + tag_dim, tag_dim=tag_dim, people=5)
     grouped, _ = group_keypoints(heatmaps, tags)
     expected, _ = reference(heatmaps, tags)

@@ -254,45 +254,54 @@ class _Groups:
 
     def __init__(self, num_joints: int, row_len: int, capacity: int):
         self.joints = np.zeros((capacity, num_joints, row_len), np.float64)
-        self.member_tags: List[List[np.ndarray]] = []
-        self._mean_tags: List[Optional[np.ndarray]] = []
+        # each group's member tags in the order they joined (at most one
+        # per joint type), their count, and the cached means
+        self._members = np.zeros((capacity, num_joints, row_len - 3),
+                                 np.float32)
+        self._count = np.zeros(capacity, np.int64)
+        self._means = np.zeros((capacity, row_len - 3), np.float32)
+        self._stale = np.zeros(capacity, bool)
         self._by_key = {}
 
     def __len__(self) -> int:
-        return len(self.member_tags)
+        return len(self._by_key)
 
     def start(self, joint_type: int, joint: np.ndarray,
               tag: np.ndarray) -> None:
         """Start a group from ``joint`` (or reset the one with its key)."""
         key = float(tag[0])
-        group = self._by_key.get(key)
-        if group is None:
-            group = self._by_key[key] = len(self.member_tags)
-            self.member_tags.append([])
-            self._mean_tags.append(None)
+        group = self._by_key.setdefault(key, len(self._by_key))
         self.joints[group, joint_type] = joint
-        self.member_tags[group] = [tag]
-        self._mean_tags[group] = None
+        self._members[group, 0] = tag
+        self._count[group] = 1
+        self._stale[group] = True
 
     def add(self, group: int, joint_type: int, joint: np.ndarray,
             tag: np.ndarray) -> None:
         """Put ``joint`` into an existing group."""
         self.joints[group, joint_type] = joint
-        self.member_tags[group].append(tag)
-        self._mean_tags[group] = None
+        self._members[group, self._count[group]] = tag
+        self._count[group] += 1
+        self._stale[group] = True
 
     def mean_tags(self, count: int) -> np.ndarray:
         """(count, L) float32 mean tag of the first ``count`` groups.
 
-        Means are cached per group and computed with ``np.mean`` over the
-        stacked float32 members, exactly as the official code, because the
-        rounding of the mean can decide ``round(distance)`` at .5.
+        The official code takes ``np.mean`` of each group's stacked float32
+        members, and the rounding of the mean can decide ``round(distance)``
+        at .5. ``np.mean`` over axis 1 of groups with the same number of
+        members performs, per group, the same float32 additions in the same
+        order (sequential for L > 1, pairwise for L = 1) and the same
+        division, so the means are computed in one call per member count.
         """
-        for group in range(count):
-            if self._mean_tags[group] is None:
-                self._mean_tags[group] = np.mean(
-                    self.member_tags[group], axis=0)
-        return np.stack(self._mean_tags[:count])
+        stale = np.flatnonzero(self._stale[:count])
+        members = self._count[stale]
+        for size in np.unique(members):
+            groups = stale[members == size]
+            self._means[groups] = np.mean(self._members[groups, :size],
+                                          axis=1)
+        self._stale[stale] = False
+        return self._means[:count].copy()
 
     def result(self) -> np.ndarray:
         """(P, K, 3 + L) float32."""

@@ -51,9 +51,9 @@ REFINE_TILE_COUNTS = (32, 256)
 # Rows of tiles of the first band of the top-k search, whose suppressed
 # values are all kept (the initial heap is among them).
 _FIRST_BAND_TILE_ROWS = 2
-# Refinement by tag ranges: tiles with the highest bounds scored first for
-# each open pair, to find a best score that rules out most other tiles.
-_FIRST_TILES_BY_TAGS = 4
+# Refinement by tag distance: slack on the radius of the band of the first
+# tag plane searched, far above float32 rounding of the pixel's distance.
+_RADIUS_SLACK = (1e-5, 1e-6)
 # Device refinement: pixels scored per chunk (pairs x pixels).
 _DEVICE_CHUNK = 1 << 24
 
@@ -176,6 +176,11 @@ def tile_reduce(maps: np.ndarray, side: int,
     """Reduce every ``side x side`` tile of each map (tiles of the last row
     and column are cut by the map's edge).
 
+    The rows of each band of tiles are reduced first, by PyTorch's
+    ``amax`` / ``amin`` over the middle axis of a (n, bands, side, W) view:
+    it reads every element once, where NumPy's reduction over that axis is
+    several times slower; the columns of the (n, bands, W) result follow.
+
     Args:
         maps (np.ndarray): (n, H, W).
         side (int): Tile side.
@@ -188,9 +193,11 @@ def tile_reduce(maps: np.ndarray, side: int,
     rows, cols = -(-height // side), -(-width // side)
     full_rows, full_cols = height // side, width // side
     by_row = np.empty((num, rows, width), maps.dtype)
-    by_row[:, :full_rows] = reduce.reduce(
-        maps[:, :full_rows * side].reshape(num, full_rows, side, width),
-        axis=2)
+    if full_rows:
+        bands = torch.from_numpy(maps[:, :full_rows * side]).view(
+            num, full_rows, side, width)
+        by_row[:, :full_rows] = (bands.amax(dim=2) if reduce is np.maximum
+                                 else bands.amin(dim=2)).numpy()
     if full_rows < rows:
         by_row[:, -1] = reduce.reduce(maps[:, full_rows * side:], axis=1)
     out = np.empty((num, rows, cols), maps.dtype)
@@ -506,32 +513,6 @@ def _level(tile_max: np.ndarray, count: int) -> np.ndarray:
     return level
 
 
-def score_bounds(tile_max: np.ndarray, low: np.ndarray, high: np.ndarray,
-                 person_tag: np.ndarray) -> np.ndarray:
-    """Upper bounds of :func:`refinement_scores` over each tile's pixels.
-
-    A pixel's score is its heat minus its rounded tag distance; the heat is
-    at most the tile's maximum, the distance at least the distance ``d``
-    from the person tag to the tile's box of tags, and ``round`` (half to
-    even) at least ``ceil(d - 0.5)``. ``d`` is shrunk by far more than the
-    float32 rounding of the pixel's distance can take off it.
-
-    Args:
-        tile_max (np.ndarray): (T, ) tile maxima of the heatmap.
-        low, high (np.ndarray): (L, T) tile minima / maxima of each tag
-            plane.
-        person_tag (np.ndarray): (N, L) float32.
-
-    Returns:
-        np.ndarray: (N, T) float32 bounds.
-    """
-    tag = person_tag.astype(np.float64)[:, :, None]
-    gap = np.maximum(np.maximum(low - tag, tag - high), 0)  # (N, L, T)
-    dist = np.sqrt((gap * gap).sum(axis=1))
-    rounded = np.maximum(np.ceil(dist * (1 - 1e-5) - 0.5 - 1e-6), 0)
-    return tile_max - rounded.astype(np.float32)
-
-
 class HostMaps:
     """One image's maps on the CPU, read in place.
 
@@ -597,13 +578,15 @@ class HostMaps:
            open pairs has its pixels scored down to ``level``, the n-th
            largest tile maximum (n = ``REFINE_TILE_COUNTS[i]``); a pair
            whose best score reaches ``level`` is settled.
-        2. A score is never above the tile's heat maximum minus the rounded
-           distance from the person tag to the tile's range of tags. Pairs
-           still open (e.g. a person tag far from every tag of the map)
-           have their most promising tiles scored, then every tile whose
-           bound reaches the best score found (:meth:`_search_by_tags`).
+        2. A score is never above the map's heat maximum minus the rounded
+           tag distance, and that distance is at least the gap along the
+           first tag dimension. Pairs still open (e.g. a person tag that
+           only a few background pixels come near) score the pixels within
+           a widening band of that gap until the pixels outside it cannot
+           reach their best (:meth:`_search_by_distance`).
 
-        Maps with NaNs are scored whole, as the official code does.
+        Maps with NaNs (and infinite tags) are scored whole, as the
+        official code does.
 
         Args:
             pair_type (np.ndarray): (N, ) joint types.
@@ -617,7 +600,8 @@ class HostMaps:
         best = np.full(pair_type.size, num_pixels, np.int64)
         tile_max = self.tiles.max.reshape(self.tiles.max.shape[0], -1)
         open_pairs = np.arange(pair_type.size)
-        if np.isnan(tile_max[pair_type]).any() or np.isnan(pair_tag).any():
+        if (np.isnan(tile_max[pair_type]).any()
+                or not np.isfinite(pair_tag).all()):
             self._score_whole_maps(pair_type, pair_tag, open_pairs, best)
             return best, self.heat[pair_type, best]
         scored_below = np.full(tile_max.shape[0], np.inf, np.float32)
@@ -638,38 +622,48 @@ class HostMaps:
             scored_below[types] = np.minimum(scored_below[types], level)
             open_pairs = open_pairs[best_score[open_pairs] < level[pair_row]]
         for joint_type in np.unique(pair_type[open_pairs]):
-            self._search_by_tags(joint_type,
-                                 open_pairs[pair_type[open_pairs] ==
-                                            joint_type], pair_tag,
-                                 best_score, best)
+            self._search_by_distance(
+                joint_type, open_pairs[pair_type[open_pairs] == joint_type],
+                pair_tag, best_score, best)
         return best, self.heat[pair_type, best]
 
-    def _search_by_tags(self, joint_type: int, pairs: np.ndarray,
-                        pair_tag: np.ndarray, best_score: np.ndarray,
-                        best: np.ndarray) -> None:
+    def _search_by_distance(self, joint_type: int, pairs: np.ndarray,
+                            pair_tag: np.ndarray, best_score: np.ndarray,
+                            best: np.ndarray) -> None:
         """Bound 2 of :meth:`refinement_argmax` for the open ``pairs`` of
-        one heatmap; updates ``best_score`` and ``best`` in place."""
-        planes = self.tags[:, joint_type].reshape(
-            -1, self.tiles.height, self.tiles.width)
-        low = tile_reduce(planes, self.tiles.side, np.minimum)
-        high = tile_reduce(planes, self.tiles.side, np.maximum)
-        if np.isnan(low).any():
+        one heatmap; updates ``best_score`` and ``best`` in place.
+
+        A pixel farther than ``m + 0.5`` from the person tag along the
+        first tag dimension has a rounded distance of at least ``m + 1``,
+        so it scores at most the heatmap's maximum minus ``m + 1``. Each
+        pair scores the pixels of the band ``|tag_0 - t_0| <= m + 0.5``
+        for m = 0, 1, 3, ... (or the m its best score asks for), until its
+        best score is above that bound. Tags that are not all finite
+        (NaN would be numpy's argmax) are scored whole.
+        """
+        planes = self.tags[:, joint_type]
+        top = float(self.tiles.max[joint_type].max())
+        if not (np.isfinite(planes.sum()) and np.isfinite(top)):
             self._score_whole_maps(np.full(pairs.size, joint_type),
                                    pair_tag[pairs], np.arange(pairs.size),
                                    best, pairs)
             return
-        bound = score_bounds(self.tiles.max[joint_type].ravel(),
-                             low.reshape(low.shape[0], -1),
-                             high.reshape(high.shape[0], -1),
-                             pair_tag[pairs])
-        first = min(_FIRST_TILES_BY_TAGS, bound.shape[1])
-        promising = np.argpartition(-bound, first - 1, axis=1)[:, :first]
-        for tiles in (np.unique(promising),
-                      np.flatnonzero((bound >= best_score[pairs, None]
-                                      ).any(axis=0))):
-            flat = self.tiles.flat_pixels(tiles)
-            self._keep_best(joint_type, flat, self.heat[joint_type].take(flat),
-                            pairs, pair_tag, best_score, best)
+        heat = self.heat[joint_type]
+        relative, absolute = _RADIUS_SLACK
+        for index, pair in enumerate(pairs):
+            gap = np.abs(planes[0] - pair_tag[pair, 0])
+            rings = 0
+            while True:
+                radius = (rings + 0.5) * (1 + relative) + absolute
+                flat = np.flatnonzero(gap <= radius)
+                self._keep_best(joint_type, flat, heat.take(flat),
+                                pairs[index:index + 1], pair_tag,
+                                best_score, best)
+                score = float(best_score[pair])
+                if score > top - (rings + 1):
+                    break
+                rings = 2 * rings + 1 if score == -np.inf else min(
+                    2 * rings + 1, int(np.floor(top - score)))
 
     def _score_whole_maps(self, pair_type: np.ndarray, pair_tag: np.ndarray,
                           rows: np.ndarray, best: np.ndarray,
