@@ -513,6 +513,24 @@ def _level(tile_max: np.ndarray, count: int) -> np.ndarray:
     return level
 
 
+def band_radius(rings: int) -> float:
+    """A radius that every tag gap of a pixel whose rounded tag distance is
+    at most ``rings`` lies within, whatever the float32 rounding of that
+    distance (pixels beyond it are at least ``rings + 1`` away)."""
+    relative, absolute = _RADIUS_SLACK
+    return (rings + 0.5) * (1 + relative) + absolute
+
+
+def _keep_better(pairs: np.ndarray, score: np.ndarray, flat: np.ndarray,
+                 best_score: np.ndarray, best: np.ndarray) -> None:
+    """Where ``score`` at pixel ``flat`` beats the best of ``pairs`` (a
+    higher score, or an equal one at a lower index), take it."""
+    better = (score > best_score[pairs]) | (
+        (score == best_score[pairs]) & (flat < best[pairs]))
+    best_score[pairs[better]] = score[better]
+    best[pairs[better]] = flat[better]
+
+
 class HostMaps:
     """One image's maps on the CPU, read in place.
 
@@ -575,9 +593,11 @@ class HostMaps:
         left out scores strictly below the pair's best):
 
         1. A score is never above the heat. In round i, every heatmap with
-           open pairs has its pixels scored down to ``level``, the n-th
-           largest tile maximum (n = ``REFINE_TILE_COUNTS[i]``); a pair
-           whose best score reaches ``level`` is settled.
+           open pairs has its pixels down to ``level``, the n-th largest
+           tile maximum (n = ``REFINE_TILE_COUNTS[i]``), scored where their
+           first tag is within 0.5 of the person's (the others score at
+           most the map's maximum - 1); a pair whose best score reaches
+           ``level`` and is above that maximum - 1 is settled.
         2. A score is never above the map's heat maximum minus the rounded
            tag distance, and that distance is at least the gap along the
            first tag dimension. Pairs still open (e.g. a person tag that
@@ -616,11 +636,16 @@ class HostMaps:
             bounds = np.searchsorted(row, np.arange(types.size + 1))
             for index, joint_type in enumerate(types):
                 pixels = slice(bounds[index], bounds[index + 1])
-                self._keep_best(joint_type, flat[pixels], heat[pixels],
-                                open_pairs[pair_row == index], pair_tag,
-                                best_score, best)
+                self._keep_best_in_band(joint_type, flat[pixels],
+                                        heat[pixels],
+                                        open_pairs[pair_row == index],
+                                        pair_tag, best_score, best)
             scored_below[types] = np.minimum(scored_below[types], level)
-            open_pairs = open_pairs[best_score[open_pairs] < level[pair_row]]
+            # pixels outside the band score at most the map's maximum - 1
+            beyond_band = tile_max[types].max(axis=1) - 1
+            settled = ((best_score[open_pairs] >= level[pair_row]) &
+                       (best_score[open_pairs] > beyond_band[pair_row]))
+            open_pairs = open_pairs[~settled]
         for joint_type in np.unique(pair_type[open_pairs]):
             self._search_by_distance(
                 joint_type, open_pairs[pair_type[open_pairs] == joint_type],
@@ -649,13 +674,11 @@ class HostMaps:
                                    best, pairs)
             return
         heat = self.heat[joint_type]
-        relative, absolute = _RADIUS_SLACK
         for index, pair in enumerate(pairs):
             gap = np.abs(planes[0] - pair_tag[pair, 0])
             rings = 0
             while True:
-                radius = (rings + 0.5) * (1 + relative) + absolute
-                flat = np.flatnonzero(gap <= radius)
+                flat = np.flatnonzero(gap <= band_radius(rings))
                 self._keep_best(joint_type, flat, heat.take(flat),
                                 pairs[index:index + 1], pair_tag,
                                 best_score, best)
@@ -700,10 +723,31 @@ class HostMaps:
         # the lowest index among the maxima (pixels are in tile order)
         first = np.where(scores == top[:, None], flat,
                          self.heat.shape[1]).min(axis=1)
-        better = (top > best_score[pairs]) | (
-            (top == best_score[pairs]) & (first < best[pairs]))
-        best_score[pairs[better]] = top[better]
-        best[pairs[better]] = first[better]
+        _keep_better(pairs, top, first, best_score, best)
+
+    def _keep_best_in_band(self, joint_type: int, flat: np.ndarray,
+                           heat: np.ndarray, pairs: np.ndarray,
+                           pair_tag: np.ndarray, best_score: np.ndarray,
+                           best: np.ndarray) -> None:
+        """:meth:`_keep_best` on the pixels within ``band_radius(0)`` of
+        each pair's tag along the first tag dimension only (the others
+        have a rounded distance of at least 1)."""
+        if flat.size == 0:
+            return
+        tags = self._tag_planes(joint_type, flat)
+        near = np.flatnonzero(
+            np.abs(tags[0] - pair_tag[pairs, :1]) <= band_radius(0))
+        row, col = np.divmod(near, flat.size)
+        if row.size == 0:
+            return
+        scores = refinement_scores(heat[col], tags[:, col],
+                                   pair_tag[pairs[row]].T)
+        starts = np.flatnonzero(np.diff(row, prepend=-1))
+        top = np.maximum.reduceat(scores, starts)
+        at_top = scores == np.repeat(top, np.diff(starts, append=row.size))
+        first = np.minimum.reduceat(
+            np.where(at_top, flat[col], self.heat.shape[1]), starts)
+        _keep_better(pairs[row[starts]], top, first, best_score, best)
 
     def _pixels_between(self, types: np.ndarray, low: np.ndarray,
                         high: np.ndarray
