@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import higherhrnet_plugin  # noqa: F401  (shims before mmpose imports)
 from higherhrnet_plugin.codecs import ae_maps
 from higherhrnet_plugin.testing import shared_path
-from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig,
+from higherhrnet_plugin.codecs.ae_grouping import (AEGroupingConfig, _Groups,
                                                    batch_group_keypoints,
                                                    group_keypoints)
 from higherhrnet_plugin.testing.decoder_cases import (tags_per_joint,
@@ -370,6 +370,36 @@ def test_starting_a_group_under_an_existing_key_resets_its_tags():
         np.testing.assert_allclose(grouped[0, :3, :2],
                                    [[10, 10], [10, 20], [40, 30]])
         assert grouped[0, 3, 2] == 0 and grouped[1, 3, 2] > 0.9
+
+
+@pytest.mark.parametrize('tag_dim', [1, 2, 3])
+def test_group_mean_tags_are_the_official_means(tag_dim):
+    """Groups of 1 to 17 members, restarted and grown between reads: every
+    mean tag equals, bit for bit, the official ``np.mean`` of the group's
+    list of float32 tags (pairwise sums from 8 members when L = 1)."""
+    rng = np.random.default_rng(tag_dim)
+    num_joints = 17
+    groups = _Groups(num_joints, 3 + tag_dim, capacity=40)
+    members = {}
+    for step in range(60):
+        tag = (rng.normal(0, 3, tag_dim) *
+               rng.choice([1e-3, 1, 1e4], tag_dim)).astype(np.float32)
+        group = int(rng.integers(0, len(groups) + 1))
+        if group == len(groups) or step % 7 == 0 or \
+                len(members[group]) == num_joints:
+            groups.start(0, np.zeros(3 + tag_dim), tag)
+            group = next(g for g, key in enumerate(groups._by_key)
+                         if key == float(tag[0]))
+            members[group] = [tag]
+        else:
+            groups.add(group, len(members[group]), np.zeros(3 + tag_dim),
+                       tag)
+            members[group].append(tag)
+        count = int(rng.integers(1, len(groups) + 1))
+        expected = np.stack([np.mean(members[g], axis=0)
+                             for g in range(count)])
+        np.testing.assert_array_equal(groups.mean_tags(count).view(np.int32),
+                                      expected.view(np.int32))
 
 
 def test_only_max_offered_groups_are_offered():

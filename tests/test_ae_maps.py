@@ -218,16 +218,22 @@ def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
     np.testing.assert_array_equal(heat, expected_heat)
 
 
-@pytest.mark.parametrize('where', ['heat', 'tags'])
-def test_refinement_with_nans_scores_the_whole_map(where):
-    """NaNs defeat the bounds: the maps are scored whole, so the result is
-    still numpy's argmax of the official scores."""
+@pytest.mark.parametrize('where, value', [('heat', np.nan),
+                                          ('tags', np.nan),
+                                          ('tags', np.inf),
+                                          ('pair_tag', np.inf)])
+def test_refinement_with_nans_scores_the_whole_map(where, value):
+    """NaNs (and infinite tags) defeat the bounds: the maps are scored
+    whole, so the result is still numpy's argmax of the official scores."""
     heatmaps = plateau_maps(5, (3, 40, 48))
     rng = np.random.default_rng(5)
     tags = rng.uniform(-2, 2, (6, 40, 48)).astype(np.float32)
-    (heatmaps if where == 'heat' else tags)[1, 20:22, 30] = np.nan
     pair_type = np.array([0, 1, 1, 2])
     pair_tag = rng.uniform(-2, 2, (4, 2)).astype(np.float32)
+    if where == 'pair_tag':
+        pair_tag[1, 0] = value
+    else:
+        (heatmaps if where == 'heat' else tags)[1, 20:22, 30] = value
     maps = ae_maps.HostMaps(heatmaps, tags, 5)
     maps.peaks(30, 0.1)
     best, _ = maps.refinement_argmax(pair_type, pair_tag)

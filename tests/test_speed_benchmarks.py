@@ -1,10 +1,14 @@
 """The speed benchmarks (decoder, inference overhead, throughput): their
 stage timer and short runs of the tools."""
+import dataclasses
 import re
 import time
 import types
 
+from higherhrnet_plugin.benchmarks.decoder import baseline_config
 from higherhrnet_plugin.benchmarks.stage_timer import StageTimer
+from higherhrnet_plugin.codecs import ae_grouping
+from higherhrnet_plugin.codecs.ae_grouping import AEGroupingConfig
 
 from .conftest import TINY_CONFIG, load_tool
 
@@ -90,6 +94,22 @@ def test_decoder_benchmark_without_the_slow_decoders(capsys, shared_coco):
             ][0].endswith('| not checked |')
     for decoder in ('MMPose 1.x', 'reference loop'):
         assert f'| W32-512, 1 person | {decoder} |' not in out
+
+
+def test_baseline_gets_our_settings_under_its_own_names():
+    """An older decoder (before max_people became max_offered_groups) gets
+    its own config class, with our values under the names it knew."""
+
+    @dataclasses.dataclass
+    class OldConfig:
+        topk: int = 30
+        max_people: int = 30
+        tag_threshold: float = 1.0
+
+    old = types.SimpleNamespace(AEGroupingConfig=OldConfig)
+    cfg = AEGroupingConfig(topk=12, max_offered_groups=7, tag_threshold=2.0)
+    assert baseline_config(old, cfg) == OldConfig(12, 7, 2.0)
+    assert baseline_config(ae_grouping, cfg) == cfg
 
 
 def test_overhead_benchmark_runs(capsys, shared_coco):

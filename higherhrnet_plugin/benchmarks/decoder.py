@@ -60,6 +60,8 @@ LABELS = {
     'mmpose': 'MMPose 1.x',
     'reference': 'reference loop',
 }
+#: Settings an older ``ae_grouping.py`` named differently: its name -> ours.
+RENAMED_SETTINGS = {'max_people': 'max_offered_groups'}
 #: W32-512 flip-test decode target, ms.
 TARGET_MS = 20.0
 
@@ -121,8 +123,10 @@ def make_decoders(heatmaps: Tensor, tags: Tensor,
     if 'baseline' in names and baseline is not None:
         # as the codec called it: a permuted view, made contiguous inside
         per_joint = tags[0].unflatten(0, (-1, num_joints)).permute(1, 2, 3, 0)
+        baseline_cfg = baseline_config(baseline, cfg)
         decoders['baseline'] = Decoder(
-            lambda: baseline.group_keypoints(heatmaps[0], per_joint, cfg),
+            lambda: baseline.group_keypoints(heatmaps[0], per_joint,
+                                             baseline_cfg),
             {
                 'layout': [(baseline, '_prepare_maps')],
                 'nms': [(baseline, '_suppress')],
@@ -330,6 +334,17 @@ def check(cases, results):
                 exact=True)
         verdicts[case['name']] = 'PASS' if ok else 'FAIL'
     return verdicts
+
+
+def baseline_config(baseline, cfg: ae_grouping.AEGroupingConfig):
+    """Our settings in the baseline's own ``AEGroupingConfig``: the fields
+    it has, under the names it used (:data:`RENAMED_SETTINGS`)."""
+    values = {}
+    for name in baseline.AEGroupingConfig.__dataclass_fields__:
+        ours = RENAMED_SETTINGS.get(name, name)
+        if hasattr(cfg, ours):
+            values[name] = getattr(cfg, ours)
+    return baseline.AEGroupingConfig(**values)
 
 
 def baseline_settings(baseline, cfg):
