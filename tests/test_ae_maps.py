@@ -155,8 +155,10 @@ def test_whole_map_when_the_shortcut_does_not_apply(case):
 
 
 @pytest.mark.parametrize('shape', [(2, 16, 16), (3, 21, 35), (1, 7, 9)])
-def test_tile_maxima(shape):
+@pytest.mark.parametrize('writeable', [True, False])
+def test_tile_maxima(shape, writeable):
     heatmaps = np.random.default_rng(0).random(shape).astype(np.float32)
+    heatmaps.flags.writeable = writeable
     tiles = ae_maps.TileMaxima(heatmaps, side=8)
     rows, cols = -(-shape[1] // 8), -(-shape[2] // 8)
     assert tiles.max.shape == (shape[0], rows, cols)

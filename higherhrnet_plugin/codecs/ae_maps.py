@@ -179,7 +179,9 @@ def tile_reduce(maps: np.ndarray, side: int,
     The rows of each band of tiles are reduced first, by PyTorch's
     ``amax`` / ``amin`` over the middle axis of a (n, bands, side, W) view:
     it reads every element once, where NumPy's reduction over that axis is
-    several times slower; the columns of the (n, bands, W) result follow.
+    several times slower (NumPy still serves read-only maps, on which
+    ``torch.from_numpy`` warns); the columns of the (n, bands, W) result
+    follow.
 
     Args:
         maps (np.ndarray): (n, H, W).
@@ -193,11 +195,13 @@ def tile_reduce(maps: np.ndarray, side: int,
     rows, cols = -(-height // side), -(-width // side)
     full_rows, full_cols = height // side, width // side
     by_row = np.empty((num, rows, width), maps.dtype)
-    if full_rows:
-        bands = torch.from_numpy(maps[:, :full_rows * side]).view(
-            num, full_rows, side, width)
+    bands = maps[:, :full_rows * side].reshape(num, full_rows, side, width)
+    if full_rows and maps.flags.writeable:  # torch warns on read-only
+        bands = torch.from_numpy(bands)
         by_row[:, :full_rows] = (bands.amax(dim=2) if reduce is np.maximum
                                  else bands.amin(dim=2)).numpy()
+    else:
+        by_row[:, :full_rows] = reduce.reduce(bands, axis=2)
     if full_rows < rows:
         by_row[:, -1] = reduce.reduce(maps[:, full_rows * side:], axis=1)
     out = np.empty((num, rows, cols), maps.dtype)
