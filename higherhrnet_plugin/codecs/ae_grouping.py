@@ -214,10 +214,14 @@ def _decode(maps: MapReader,
 
     if cfg.adjust:
         _adjust_in_place(grouped, maps)
-    scores = grouped[:, :, 2].mean(axis=1)
+    # scored before refinement (as officially); each person is refined on
+    # its own, so the people not returned need not be
+    grouped, scores = _best_instances(grouped,
+                                      grouped[:, :, 2].mean(axis=1),
+                                      cfg.max_instances)
     if cfg.refine:
         _refine_in_place(grouped, maps)
-    return _best_instances(grouped, scores, cfg.max_instances)
+    return grouped, scores
 
 
 def _best_instances(grouped: np.ndarray, scores: np.ndarray,

@@ -36,7 +36,7 @@ need on the device.
 
 Shapes: K joint types, H x W maps, L tag dimensions.
 """
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -93,10 +93,14 @@ def _sliding_max(x: np.ndarray, size: int, stride: int,
             return x
         out[:] = x
         return out
+    # two buffers, written in turn: a new array per pass would fault in
+    # fresh pages each time, which costs more than the pass itself
+    buffers = [np.empty(x.size, np.float32) for _ in shifts[:2]]
     for step, shift in enumerate(shifts):
         length = x.size - shift * stride
-        x = np.maximum(x[:length], x[shift * stride:],
-                       out=out if step == len(shifts) - 1 else None)
+        target = (out if step == len(shifts) - 1 and out is not None else
+                  buffers[step % 2][:length])
+        x = np.maximum(x[:length], x[shift * stride:], out=target)
     return x
 
 
@@ -505,16 +509,23 @@ def refinement_scores(heat: np.ndarray, tags: np.ndarray,
     return np.subtract(heat, sq_dist, out=sq_dist)
 
 
-def _level(tile_max: np.ndarray, count: int) -> np.ndarray:
-    """Per row of tile maxima (T, tiles), the ``count``-th largest; where
-    more than twice as many tiles reach it (e.g. a flat background), the
-    next larger value, so that a round reads about ``count`` tiles."""
-    level = -np.partition(-tile_max, count - 1, axis=1)[:, count - 1]
-    crowded = (tile_max >= level[:, None]).sum(axis=1) > 2 * count
-    if crowded.any():
-        above = np.where(tile_max > level[:, None], tile_max, np.inf)
-        level = np.where(crowded, above.min(axis=1), level)
-    return level
+def _levels(tile_max: np.ndarray, counts: Sequence[int]) -> np.ndarray:
+    """Per row of tile maxima (T, tiles) and per count, the ``count``-th
+    largest; where more than twice as many tiles reach it (e.g. a flat
+    background), the next larger value, so that a round reads about
+    ``count`` tiles.
+
+    Returns:
+        np.ndarray: (len(counts), T), from one partition of the rows.
+    """
+    largest = -np.partition(-tile_max, [c - 1 for c in counts], axis=1)
+    levels = largest[:, [c - 1 for c in counts]].T.copy()
+    for level, count in zip(levels, counts):
+        crowded = (tile_max >= level[:, None]).sum(axis=1) > 2 * count
+        if crowded.any():
+            above = np.where(tile_max > level[:, None], tile_max, np.inf)
+            level[:] = np.where(crowded, above.min(axis=1), level)
+    return levels
 
 
 def band_radius(rings: int) -> float:
@@ -629,12 +640,15 @@ class HostMaps:
             self._score_whole_maps(pair_type, pair_tag, open_pairs, best)
             return best, self.heat[pair_type, best]
         scored_below = np.full(tile_max.shape[0], np.inf, np.float32)
-        for count in REFINE_TILE_COUNTS:
-            if count >= tile_max.shape[1] or open_pairs.size == 0:
+        counts = [c for c in REFINE_TILE_COUNTS if c < tile_max.shape[1]]
+        with_pairs = np.unique(pair_type)
+        levels = _levels(tile_max[with_pairs], counts) if counts else ()
+        for round_levels in levels:
+            if open_pairs.size == 0:
                 break
             types, pair_row = np.unique(pair_type[open_pairs],
                                         return_inverse=True)
-            level = _level(tile_max[types], count)
+            level = round_levels[np.searchsorted(with_pairs, types)]
             row, flat, heat = self._pixels_between(
                 types, level, scored_below[types])
             bounds = np.searchsorted(row, np.arange(types.size + 1))
