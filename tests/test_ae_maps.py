@@ -222,7 +222,9 @@ def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
 
 @pytest.mark.parametrize('where, value', [('heat', np.nan),
                                           ('tags', np.nan),
+                                          ('second tags', np.nan),
                                           ('tags', np.inf),
+                                          ('second tags', -np.inf),
                                           ('pair_tag', np.inf)])
 def test_refinement_with_nans_scores_the_whole_map(where, value):
     """NaNs (and infinite tags) defeat the bounds: the maps are scored
@@ -234,6 +236,8 @@ def test_refinement_with_nans_scores_the_whole_map(where, value):
     pair_tag = rng.uniform(-2, 2, (4, 2)).astype(np.float32)
     if where == 'pair_tag':
         pair_tag[1, 0] = value
+    elif where == 'second tags':  # tag dimension 1 of joint type 1
+        tags[3 + 1, 20:22, 30] = value
     else:
         (heatmaps if where == 'heat' else tags)[1, 20:22, 30] = value
     maps = ae_maps.HostMaps(heatmaps, tags, 5)
