@@ -90,10 +90,14 @@ def test_heap_candidates_on_upsampled_plateaus(seed, shared_coco):
 
 @pytest.mark.parametrize('ties', [False, True])
 @pytest.mark.parametrize('seed', range(4))
-def test_peak_candidates_give_the_official_peaks_above_threshold(ties, seed):
+@pytest.mark.parametrize('batch', [2048, 7])
+def test_peak_candidates_give_the_official_peaks_above_threshold(
+        monkeypatch, ties, seed, batch):
     """Distinct peak values take the short path (the peaks above the
     threshold only); tied ones the heap path. Either way the entries above
-    the threshold are those of ``torch.topk``, in its order."""
+    the threshold are those of ``torch.topk``, in its order, whether the
+    tiles' local maxima are read at once or in batches of 7 tiles."""
+    monkeypatch.setattr(ae_maps, '_TILES_PER_BATCH', batch)
     shape = (17, 120, 88)
     threshold = 0.1 + 0.2 * seed
     rng = np.random.default_rng(seed)
@@ -291,3 +295,21 @@ def test_maps_are_read_in_place(shared_coco):
     maps = ae_maps.HostMaps(heatmaps[0].numpy(), tags[0].numpy(), 5)
     assert np.shares_memory(maps.tags, tags.numpy())
     assert np.shares_memory(maps.heat, heatmaps.numpy())
+
+
+def test_float32_bounds_compare_like_float64_ones():
+    """A float32 value is above a float64 bound exactly when it is above
+    the largest float32 at or below it (so the detection threshold, 0.1 in
+    float64, need not convert the heatmaps)."""
+    rng = np.random.default_rng(0)
+    bound = np.concatenate([rng.normal(0, 1, 500),
+                            [0.1, 0.0, -0.0, 1.0, 1 / 3, 1e-40, -1e-40]])
+    near = bound.astype(np.float32)
+    values = np.concatenate([
+        rng.normal(0, 1, 5000).astype(np.float32), near,
+        np.nextafter(near, np.float32(1)), np.nextafter(near, np.float32(-1))
+    ])
+    below = ae_maps._float32_below(bound)
+    assert below.dtype == np.float32
+    np.testing.assert_array_equal(values > below[:, None],
+                                  values > bound[:, None])
