@@ -374,32 +374,38 @@ def test_starting_a_group_under_an_existing_key_resets_its_tags():
 
 @pytest.mark.parametrize('tag_dim', [1, 2, 3])
 def test_group_mean_tags_are_the_official_means(tag_dim):
-    """Groups of 1 to 17 members, restarted and grown between reads: every
-    mean tag equals, bit for bit, the official ``np.mean`` of the group's
-    list of float32 tags (pairwise sums from 8 members when L = 1)."""
+    """Five groups grown to 1-17 members (some tags -0.0) and restarted
+    under their key, means read after every change: each equals, bit for
+    bit, the official ``np.mean`` of the group's list of float32 tags
+    (whose sums are pairwise from 8 members when L = 1)."""
     rng = np.random.default_rng(tag_dim)
-    num_joints = 17
-    groups = _Groups(num_joints, 3 + tag_dim, capacity=40)
-    members = {}
-    for step in range(60):
-        tag = (rng.normal(0, 3, tag_dim) *
-               rng.choice([1e-3, 1, 1e4], tag_dim)).astype(np.float32)
-        group = int(rng.integers(0, len(groups) + 1))
-        if group == len(groups) or step % 7 == 0 or \
-                len(members[group]) == num_joints:
+    num_joints, num_groups = 17, 5
+
+    def random_tag():
+        return (rng.normal(0, 3, tag_dim) *
+                rng.choice([1e-3, 1, 1e4, -0.0], tag_dim)).astype(np.float32)
+
+    groups = _Groups(num_joints, 3 + tag_dim, capacity=num_groups)
+    members = []
+    for group in range(num_groups):
+        members.append([random_tag()])
+        members[-1][0][0] = 10 * group + 1  # distinct keys
+        groups.start(0, np.zeros(3 + tag_dim), members[-1][0])
+    for _ in range(400):
+        group = int(rng.integers(num_groups))
+        tag = random_tag()
+        if len(members[group]) == num_joints or rng.random() < 0.02:
+            tag[0] = members[group][0][0]  # the group's key: a restart
             groups.start(0, np.zeros(3 + tag_dim), tag)
-            group = next(g for g, key in enumerate(groups._by_key)
-                         if key == float(tag[0]))
             members[group] = [tag]
         else:
             groups.add(group, len(members[group]), np.zeros(3 + tag_dim),
                        tag)
             members[group].append(tag)
-        count = int(rng.integers(1, len(groups) + 1))
-        expected = np.stack([np.mean(members[g], axis=0)
-                             for g in range(count)])
-        np.testing.assert_array_equal(groups.mean_tags(count).view(np.int32),
-                                      expected.view(np.int32))
+        expected = np.stack([np.mean(tags, axis=0) for tags in members])
+        np.testing.assert_array_equal(
+            groups.mean_tags(num_groups).view(np.int32),
+            expected.view(np.int32))
 
 
 def test_only_max_offered_groups_are_offered():

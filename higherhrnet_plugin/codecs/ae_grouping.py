@@ -259,10 +259,11 @@ class _Groups:
     def __init__(self, num_joints: int, row_len: int, capacity: int):
         self.joints = np.zeros((capacity, num_joints, row_len), np.float64)
         # each group's member tags in the order they joined (at most one
-        # per joint type), their count, and the cached means
+        # per joint type), their count, running sums and the cached means
         self._members = np.zeros((capacity, num_joints, row_len - 3),
                                  np.float32)
         self._count = np.zeros(capacity, np.int64)
+        self._sums = np.zeros((capacity, row_len - 3), np.float32)
         self._means = np.zeros((capacity, row_len - 3), np.float32)
         self._stale = np.zeros(capacity, bool)
         self._by_key = {}
@@ -278,6 +279,7 @@ class _Groups:
         self.joints[group, joint_type] = joint
         self._members[group, 0] = tag
         self._count[group] = 1
+        np.add(np.float32(0), tag, out=self._sums[group])
         self._stale[group] = True
 
     def add(self, group: int, joint_type: int, joint: np.ndarray,
@@ -286,6 +288,7 @@ class _Groups:
         self.joints[group, joint_type] = joint
         self._members[group, self._count[group]] = tag
         self._count[group] += 1
+        np.add(self._sums[group], tag, out=self._sums[group])
         self._stale[group] = True
 
     def mean_tags(self, count: int) -> np.ndarray:
@@ -293,15 +296,21 @@ class _Groups:
 
         The official code takes ``np.mean`` of each group's stacked float32
         members, and the rounding of the mean can decide ``round(distance)``
-        at .5. ``np.mean`` over axis 1 of groups with the same number of
-        members performs, per group, the same float32 additions in the same
-        order (sequential for L > 1, pairwise for L = 1) and the same
-        division, so the means are computed in one call per member count.
+        at .5. That sum starts from 0 and adds the members in order, in
+        float32 (for L = 1 from 8 members on, in NumPy's pairwise blocks
+        instead), then divides by the count: the running sums give it,
+        and the pairwise case takes ``np.mean`` over axis 1 of the groups
+        with the same number of members, which sums each group as
+        ``np.mean`` of its own list does.
         """
         stale = np.flatnonzero(self._stale[:count])
         members = self._count[stale]
-        for size in np.unique(members):
-            groups = stale[members == size]
+        pairwise = members >= 8 if self._sums.shape[1] == 1 else members < 0
+        running = stale[~pairwise]
+        self._means[running] = (self._sums[running] /
+                                self._count[running, None].astype(np.float32))
+        for size in np.unique(members[pairwise]):
+            groups = stale[pairwise][members[pairwise] == size]
             self._means[groups] = np.mean(self._members[groups, :size],
                                           axis=1)
         self._stale[stale] = False
