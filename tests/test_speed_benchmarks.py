@@ -2,8 +2,11 @@
 stage timer and short runs of the tools."""
 import dataclasses
 import re
+import shutil
+import sys
 import time
 import types
+from pathlib import Path
 
 from higherhrnet_plugin.benchmarks.decoder import baseline_config
 from higherhrnet_plugin.benchmarks.stage_timer import StageTimer
@@ -110,6 +113,32 @@ def test_baseline_gets_our_settings_under_its_own_names():
     cfg = AEGroupingConfig(topk=12, max_offered_groups=7, tag_threshold=2.0)
     assert baseline_config(old, cfg) == OldConfig(12, 7, 2.0)
     assert baseline_config(ae_grouping, cfg) == cfg
+
+
+def test_decoder_benchmark_times_an_older_checkout(capsys, shared_coco,
+                                                  tmp_path):
+    """--baseline FOLDER: the decoder of another checkout (here a copy of
+    this one's codecs) runs side by side, from its own modules, and gives
+    ours bit for bit."""
+    codecs = Path(ae_grouping.__file__).parent
+    copy = tmp_path / 'higherhrnet_plugin' / 'codecs'
+    copy.mkdir(parents=True)
+    for source in codecs.glob('*.py'):
+        shutil.copy(source, copy / source.name)
+    code = load_tool('benchmark_decoder').main([
+        '--no-fixtures', '--models', 'W32-512', '--people', '1',
+        '--repeats', '1', '--baseline', str(tmp_path)
+    ])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    baseline = [line for line in out.splitlines()
+                if line.startswith('| W32-512, 1 person | baseline')]
+    assert len(baseline) == 1
+    cells = [c.strip() for c in baseline[0].split('|')[3:-2]]
+    assert all(float(c) >= 0 for c in cells)  # every stage timed
+    assert 'time / ours: baseline' in out
+    assert sys.modules['baseline_codecs.ae_maps'].__file__ == str(
+        copy / 'ae_maps.py')
 
 
 def test_overhead_benchmark_runs(capsys, shared_coco):

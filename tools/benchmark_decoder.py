@@ -15,9 +15,11 @@ Cases:
   against the reference loop, bit for bit.
 
 Decoders (``higherhrnet_plugin.benchmarks.decoder``): ``ours``,
-``baseline`` (with ``--baseline FILE``: an older ``ae_grouping.py``, e.g.
-from git history, called as the codec called it, and checked bit for bit
-against ours with the baseline's assignment solver), ``mmpose`` (MMPose 1.x
+``baseline`` (with ``--baseline PATH``: an older ``ae_grouping.py``, e.g.
+from git history, called as the codec called it, or an older checkout of
+this repository, a folder, whose own decoder then runs; either is checked
+bit for bit against ours with the baseline's assignment solver),
+``mmpose`` (MMPose 1.x
 ``AssociativeEmbedding.batch_decode``, same settings) and ``reference``.
 They run interleaved, case by case (a, b, c, a, b, c, ...), so that load
 changes hit all alike; MMPose's decoder and the reference loop, which take
@@ -31,6 +33,8 @@ Example::
 
     git show <commit>:higherhrnet_plugin/codecs/ae_grouping.py > /tmp/old.py
     python tools/benchmark_decoder.py --baseline /tmp/old.py --repeats 5
+    git worktree add /tmp/previous <commit>
+    python tools/benchmark_decoder.py --baseline /tmp/previous --repeats 5
 """
 import argparse
 import sys
@@ -42,7 +46,7 @@ import higherhrnet_plugin  # noqa: E402,F401  (shims before mmpose.*)
 import torch  # noqa: E402
 
 from higherhrnet_plugin.benchmarks.decoder import (  # noqa: E402
-    FIXTURE_FILES, baseline_settings, check, load_cases, load_module_file,
+    FIXTURE_FILES, baseline_settings, check, load_baseline, load_cases,
     measure, report)
 from higherhrnet_plugin.codecs.ae_grouping import (  # noqa: E402
     AEGroupingConfig)
@@ -62,7 +66,9 @@ def parse_args(argv=None):
                         help='AEGroupingConfig.assignment_solver (default '
                         'munkres-1.1)')
     parser.add_argument('--baseline', type=Path, default=None,
-                        help='an older ae_grouping.py to time side by side')
+                        help='an older ae_grouping.py, or an older checkout '
+                        'of this repository (a folder), to time side by '
+                        'side')
     parser.add_argument('--people', type=int, nargs='+', default=[1, 5, 20])
     parser.add_argument('--models', nargs='+', default=list(REAL_INPUT_SIZES),
                         choices=list(REAL_INPUT_SIZES))
@@ -81,8 +87,7 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = AEGroupingConfig(assignment_solver=args.assignment_solver)
-    baseline = (load_module_file(args.baseline, 'baseline_ae_grouping')
-                if args.baseline else None)
+    baseline = load_baseline(args.baseline) if args.baseline else None
     fixtures = None
     if not args.no_fixtures:
         fixtures = args.fixtures / FIXTURE_FILES[args.assignment_solver]

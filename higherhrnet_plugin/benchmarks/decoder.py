@@ -26,6 +26,7 @@ import os
 import statistics
 import sys
 import time
+import types
 from pathlib import Path
 from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple)
@@ -89,6 +90,27 @@ def load_module_file(path: Path, name: str):
     return module
 
 
+def load_baseline(path: Path):
+    """The baseline decoder: an older ``ae_grouping.py`` (a file), or the
+    ``ae_grouping`` module of an older checkout of this repository (a
+    folder, e.g. a ``git worktree``), imported under the package name
+    ``baseline_codecs`` without running the plugin's ``__init__`` (which
+    would register its modules with MMPose a second time)."""
+    if not path.is_dir():
+        return load_module_file(path, 'baseline_ae_grouping')
+    codecs = path / 'higherhrnet_plugin' / 'codecs'
+    if not (codecs / 'ae_grouping.py').exists():
+        raise ValueError(f'{path}: no higherhrnet_plugin/codecs/'
+                         'ae_grouping.py in this folder')
+    for name in [n for n in sys.modules if n.split('.')[0] ==
+                 'baseline_codecs']:  # an earlier baseline's modules
+        del sys.modules[name]
+    package = types.ModuleType('baseline_codecs')
+    package.__path__ = [str(codecs)]
+    sys.modules['baseline_codecs'] = package
+    return importlib.import_module('baseline_codecs.ae_grouping')
+
+
 def make_decoders(heatmaps: Tensor, tags: Tensor,
                   cfg: ae_grouping.AEGroupingConfig,
                   baseline=None,
@@ -108,19 +130,12 @@ def make_decoders(heatmaps: Tensor, tags: Tensor,
     num_joints = heatmaps.shape[1]
     decoders = {}
     if 'ours' in names:
-        decoders['ours'] = Decoder(
-            lambda: ae_grouping.batch_group_keypoints(heatmaps, tags,
-                                                      cfg)[0],
-            {
-                'layout': [(ae_grouping, '_map_readers')],
-                'nms': [(ae_maps, 'TileMaxima'), (ae_maps, 'peak_candidates')],
-                'topk': [(ae_maps, 'topk_of_candidates')],
-                'grouping': [(ae_grouping, '_match_by_tag')],
-                'assignment': [(ae_grouping, 'min_cost_assignment')],
-                'adjust': [(ae_grouping, '_adjust_in_place')],
-                'refine': [(ae_grouping, '_refine_in_place')],
-            })
-    if 'baseline' in names and baseline is not None:
+        decoders['ours'] = _batch_decoder(ae_grouping, heatmaps, tags, cfg)
+    if ('baseline' in names and baseline is not None
+            and hasattr(baseline, 'batch_group_keypoints')):
+        decoders['baseline'] = _batch_decoder(
+            baseline, heatmaps, tags, baseline_config(baseline, cfg))
+    elif 'baseline' in names and baseline is not None:
         # as the codec called it: a permuted view, made contiguous inside
         per_joint = tags[0].unflatten(0, (-1, num_joints)).permute(1, 2, 3, 0)
         baseline_cfg = baseline_config(baseline, cfg)
@@ -141,6 +156,23 @@ def make_decoders(heatmaps: Tensor, tags: Tensor,
     if 'reference' in names:
         decoders['reference'] = _reference_decoder(heatmaps, tags, cfg)
     return decoders
+
+
+def _batch_decoder(grouping, heatmaps: Tensor, tags: Tensor,
+                   cfg) -> Decoder:
+    """This plugin's decoder, ``batch_group_keypoints`` of ``grouping``
+    (our ``ae_grouping`` or that of an older checkout), with its stages."""
+    maps = sys.modules[grouping.__name__.rsplit('.', 1)[0] + '.ae_maps']
+    return Decoder(
+        lambda: grouping.batch_group_keypoints(heatmaps, tags, cfg)[0], {
+            'layout': [(grouping, '_map_readers')],
+            'nms': [(maps, 'TileMaxima'), (maps, 'peak_candidates')],
+            'topk': [(maps, 'topk_of_candidates')],
+            'grouping': [(grouping, '_match_by_tag')],
+            'assignment': [(grouping, 'min_cost_assignment')],
+            'adjust': [(grouping, '_adjust_in_place')],
+            'refine': [(grouping, '_refine_in_place')],
+        })
 
 
 def _mmpose_decoder(heatmaps: Tensor, tags: Tensor,
