@@ -220,10 +220,13 @@ def test_fast_equals_reference_on_random_maps(seed, num_joints, tag_dim,
 
 @pytest.mark.parametrize('counts', [(1, ), (1, 4, 16), (4, ), ()])
 @pytest.mark.parametrize('tag_dim', [1, 2])
-def test_refine_search_is_exact(monkeypatch, counts, tag_dim):
-    """Whether the strongest tiles settle a missing joint or the band of
-    tag distances does, the refined joints are the official ones."""
+@pytest.mark.parametrize('dense_scoring', [ae_maps._DENSE_SCORING, 0])
+def test_refine_search_is_exact(monkeypatch, counts, tag_dim, dense_scoring):
+    """Whether the strongest tiles settle a missing joint (all their pixels
+    scored, or only those in the pair's box of tags) or the band of tag
+    distances does, the refined joints are the official ones."""
     monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
+    monkeypatch.setattr(ae_maps, '_DENSE_SCORING', dense_scoring)
     heatmaps, tags = random_maps(20 + tag_dim, tag_dim=tag_dim, people=5)
     grouped, _ = group_keypoints(heatmaps, tags)
     expected, _ = reference(heatmaps, tags)

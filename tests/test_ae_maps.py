@@ -193,12 +193,17 @@ def brute_force_refinement(heatmaps, tags, pair_type, pair_tag):
 @pytest.mark.parametrize('counts', [(8, 64), (1, 2, 4), (3, ), ()])
 @pytest.mark.parametrize('tag_dim', [1, 2, 3])
 @pytest.mark.parametrize('far', [False, True])
+@pytest.mark.parametrize('dense_scoring', [ae_maps._DENSE_SCORING, 0])
 def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
-                                                   tag_dim, far):
+                                                   tag_dim, far,
+                                                   dense_scoring):
     """Equal scores everywhere (quantised heat and tags): the first pixel in
-    raster order wins, settled by heat levels or by the tag distance;
-    also for person tags far from every tag (negative best scores)."""
+    raster order wins, settled by heat levels (scoring every pixel of a
+    round, or only those in each pair's box of tags) or by the tag
+    distance; also for person tags far from every tag (negative best
+    scores)."""
     monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
+    monkeypatch.setattr(ae_maps, '_DENSE_SCORING', dense_scoring)
     rng = np.random.default_rng(tag_dim)
     num_joints, height, width = 6, 45, 70
     heatmaps = plateau_maps(tag_dim, (num_joints, height, width), levels=6)

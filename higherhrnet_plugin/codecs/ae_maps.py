@@ -65,6 +65,9 @@ _RADIUS_SLACK = (1e-5, 1e-6)
 # second plane per pair costs more than it saves).
 _BOX_DIMS = 2
 _SEARCH_DIMS = 1
+# Heat rounds with at most this many (pair, pixel) combinations score them
+# all: a superset of the box, in fewer NumPy calls.
+_DENSE_SCORING = 1 << 14
 # Device refinement: pixels scored per chunk (pairs x pixels).
 _DEVICE_CHUNK = 1 << 24
 
@@ -836,7 +839,9 @@ class HostMaps:
         """:meth:`_keep_best` on the pixels within ``band_radius(0)`` of
         each pair's tag along the first tag dimension only (the others
         have a rounded distance of at least 1)."""
-        if flat.size == 0:
+        if pairs.size * flat.size <= _DENSE_SCORING:  # fewer calls
+            self._keep_best(joint_type, flat, heat, pairs, pair_tag,
+                            best_score, best)
             return
         tags = self._tag_planes(joint_type, flat)
         near = np.flatnonzero(
