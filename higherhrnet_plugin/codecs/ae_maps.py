@@ -688,9 +688,10 @@ class HostMaps:
         1. A score is never above the heat. In round i, every heatmap with
            open pairs has its pixels down to ``level``, the n-th largest
            tile maximum (n = ``REFINE_TILE_COUNTS[i]``), scored where their
-           first tag is within 0.5 of the person's (the others score at
-           most the map's maximum - 1); a pair whose best score reaches
-           ``level`` and is above that maximum - 1 is settled.
+           tags are within 0.5 of the person's in the first two tag
+           dimensions (:func:`tag_gap`; the others score at most the map's
+           maximum - 1); a pair whose best score reaches ``level`` and is
+           above that maximum - 1 is settled.
         2. A score is never above the map's heat maximum minus the rounded
            tag distance, and that distance is at least the gap along the
            first tag dimension. Pairs still open (e.g. a person tag that
@@ -698,8 +699,10 @@ class HostMaps:
            a widening band of that gap until the pixels outside it cannot
            reach their best (:meth:`_search_by_distance`).
 
-        Maps with NaNs (and infinite tags) are scored whole, as the
-        official code does.
+        Maps with NaN heat, person tags that are not finite, and heatmaps
+        that reach bound 2 with tags that are not all finite are scored
+        whole, as the official code does (a NaN tag elsewhere is not looked
+        for).
 
         Args:
             pair_type (np.ndarray): (N, ) joint types.
@@ -836,9 +839,9 @@ class HostMaps:
                            heat: np.ndarray, pairs: np.ndarray,
                            pair_tag: np.ndarray, best_score: np.ndarray,
                            best: np.ndarray) -> None:
-        """:meth:`_keep_best` on the pixels within ``band_radius(0)`` of
-        each pair's tag along the first tag dimension only (the others
-        have a rounded distance of at least 1)."""
+        """:meth:`_keep_best` on the pixels whose :func:`tag_gap` to each
+        pair's tag is within ``band_radius(0)`` (the others have a rounded
+        distance of at least 1)."""
         if pairs.size * flat.size <= _DENSE_SCORING:  # fewer calls
             self._keep_best(joint_type, flat, heat, pairs, pair_tag,
                             best_score, best)
