@@ -127,30 +127,15 @@ def make_decoders(heatmaps: Tensor, tags: Tensor,
     Returns:
         dict: name -> :class:`Decoder`.
     """
-    num_joints = heatmaps.shape[1]
     decoders = {}
     if 'ours' in names:
         decoders['ours'] = _batch_decoder(ae_grouping, heatmaps, tags, cfg)
-    if ('baseline' in names and baseline is not None
-            and hasattr(baseline, 'batch_group_keypoints')):
-        decoders['baseline'] = _batch_decoder(
-            baseline, heatmaps, tags, baseline_config(baseline, cfg))
-    elif 'baseline' in names and baseline is not None:
-        # as the codec called it: a permuted view, made contiguous inside
-        per_joint = tags[0].unflatten(0, (-1, num_joints)).permute(1, 2, 3, 0)
-        baseline_cfg = baseline_config(baseline, cfg)
-        decoders['baseline'] = Decoder(
-            lambda: baseline.group_keypoints(heatmaps[0], per_joint,
-                                             baseline_cfg),
-            {
-                'layout': [(baseline, '_prepare_maps')],
-                'nms': [(baseline, '_suppress')],
-                'topk': [(baseline, '_topk')],
-                'grouping': [(baseline, '_match_by_tag')],
-                'assignment': [(baseline, 'min_cost_assignment')],
-                'adjust': [(baseline, '_adjust_in_place')],
-                'refine': [(baseline, '_refine_in_place')],
-            })
+    if 'baseline' in names and baseline is not None:
+        # an older checkout has our entry point; an older file, its own
+        make = (_batch_decoder if hasattr(baseline, 'batch_group_keypoints')
+                else _single_image_decoder)
+        decoders['baseline'] = make(baseline, heatmaps, tags,
+                                    baseline_config(baseline, cfg))
     if 'mmpose' in names:
         decoders['mmpose'] = _mmpose_decoder(heatmaps, tags, cfg)
     if 'reference' in names:
@@ -168,6 +153,24 @@ def _batch_decoder(grouping, heatmaps: Tensor, tags: Tensor,
             'layout': [(grouping, '_map_readers')],
             'nms': [(maps, 'TileMaxima'), (maps, 'peak_candidates')],
             'topk': [(maps, 'topk_of_candidates')],
+            'grouping': [(grouping, '_match_by_tag')],
+            'assignment': [(grouping, 'min_cost_assignment')],
+            'adjust': [(grouping, '_adjust_in_place')],
+            'refine': [(grouping, '_refine_in_place')],
+        })
+
+
+def _single_image_decoder(grouping, heatmaps: Tensor, tags: Tensor,
+                          cfg) -> Decoder:
+    """An older file's ``group_keypoints``, called as the codec called it:
+    tags as a permuted (K, H, W, L) view, made contiguous inside."""
+    per_joint = tags[0].unflatten(0, (-1, heatmaps.shape[1])).permute(
+        1, 2, 3, 0)
+    return Decoder(
+        lambda: grouping.group_keypoints(heatmaps[0], per_joint, cfg), {
+            'layout': [(grouping, '_prepare_maps')],
+            'nms': [(grouping, '_suppress')],
+            'topk': [(grouping, '_topk')],
             'grouping': [(grouping, '_match_by_tag')],
             'assignment': [(grouping, 'min_cost_assignment')],
             'adjust': [(grouping, '_adjust_in_place')],

@@ -305,7 +305,7 @@ class _Groups:
         """
         stale = np.flatnonzero(self._stale[:count])
         members = self._count[stale]
-        pairwise = members >= 8 if self._sums.shape[1] == 1 else members < 0
+        pairwise = (members >= 8) & (self._sums.shape[1] == 1)
         running = stale[~pairwise]
         self._means[running] = (self._sums[running] /
                                 self._count[running, None].astype(np.float32))

@@ -564,8 +564,8 @@ def _levels(tile_max: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     Returns:
         np.ndarray: (len(counts), T), from one partition of the rows.
     """
-    largest = -np.partition(-tile_max, [c - 1 for c in counts], axis=1)
-    levels = largest[:, [c - 1 for c in counts]].T.copy()
+    kth = [count - 1 for count in counts]
+    levels = -np.partition(-tile_max, kth, axis=1)[:, kth].T
     for level, count in zip(levels, counts):
         crowded = (tile_max >= level[:, None]).sum(axis=1) > 2 * count
         if crowded.any():
