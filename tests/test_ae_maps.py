@@ -7,7 +7,13 @@ The top-k shortcut relies on how PyTorch's CPU ``topk`` orders tied values
 (a heap); these tests compare it with ``torch.topk`` on the whole suppressed
 map, on tie-heavy maps, under every torch the project supports (run them
 under the second stack too).
+
+The CPU path runs twice (``host_path``): with the compiled kernels
+(``codecs/_ae_kernels.c``, built by the install; their absence fails the
+tests in CI) and with NumPy alone, as where no C compiler was found.
 """
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -21,6 +27,26 @@ from higherhrnet_plugin.testing.decoder_cases import (real_size_maps,
                                                       tags_per_joint)
 from higherhrnet_plugin.testing.reference_ae_grouping import \
     reference_group_keypoints
+
+
+@pytest.fixture(params=['compiled', 'numpy'])
+def host_path(request, monkeypatch):
+    """The CPU path under test: the compiled kernels or NumPy alone."""
+    if request.param == 'numpy':
+        monkeypatch.setattr(ae_maps, '_ae_kernels', None)
+    elif ae_maps._ae_kernels is None:
+        message = 'higherhrnet_plugin.codecs._ae_kernels is not built'
+        if os.environ.get('CI'):
+            pytest.fail(message + ' (pip install -e . compiles it)')
+        pytest.skip(message)
+    return request.param
+
+
+def test_kernels_are_built_in_ci():
+    """The install compiles the kernels (setup.py); CI must test them."""
+    if not os.environ.get('CI'):
+        pytest.skip('checked in CI')
+    assert ae_maps._ae_kernels is not None
 
 
 def official_topk(heatmaps, kernel, k):
@@ -59,7 +85,8 @@ def candidates_topk(heatmaps, kernel, k, threshold=0.1, heap=False):
                                    (3, 300, 64)])
 @pytest.mark.parametrize('kernel, k', [(5, 30), (3, 5), (7, 12)])
 @pytest.mark.parametrize('block', [1, 2, 3])
-def test_heap_candidates_give_torch_topk(shape, kernel, k, block):
+def test_heap_candidates_give_torch_topk(shape, kernel, k, block,
+                                        host_path):
     """All k entries, values and indices in order, as ``torch.topk`` of the
     whole suppressed map, on maps full of tied peaks."""
     heatmaps = plateau_maps(sum(shape) + kernel + block, shape, block=block)
@@ -75,7 +102,8 @@ def test_heap_candidates_give_torch_topk(shape, kernel, k, block):
 
 
 @pytest.mark.parametrize('seed', range(6))
-def test_heap_candidates_on_upsampled_plateaus(seed, shared_coco):
+def test_heap_candidates_on_upsampled_plateaus(seed, shared_coco,
+                                               host_path):
     """Real-size maps whose peaks are exact plateaus (symmetric Gaussians
     upsampled, as a perfect model's outputs), smooth noise around them."""
     heatmaps, _ = real_size_maps(1 + 4 * seed, (256, 352), seed=seed,
@@ -92,11 +120,12 @@ def test_heap_candidates_on_upsampled_plateaus(seed, shared_coco):
 @pytest.mark.parametrize('seed', range(4))
 @pytest.mark.parametrize('batch', [2048, 7])
 def test_peak_candidates_give_the_official_peaks_above_threshold(
-        monkeypatch, ties, seed, batch):
+        monkeypatch, ties, seed, batch, host_path):
     """Distinct peak values take the short path (the peaks above the
     threshold only); tied ones the heap path. Either way the entries above
     the threshold are those of ``torch.topk``, in its order, whether the
-    tiles' local maxima are read at once or in batches of 7 tiles."""
+    tiles' local maxima are read by the kernel, at once or in batches of 7
+    tiles."""
     monkeypatch.setattr(ae_maps, '_TILES_PER_BATCH', batch)
     shape = (17, 120, 88)
     threshold = 0.1 + 0.2 * seed
@@ -140,7 +169,7 @@ def test_threshold_compares_in_float64():
 
 
 @pytest.mark.parametrize('case', ['small', 'negative', 'nan'])
-def test_whole_map_when_the_shortcut_does_not_apply(case):
+def test_whole_map_when_the_shortcut_does_not_apply(case, host_path):
     """Maps too small for the heap algorithm, with a first band of negative
     plateaus (zeros elsewhere would enter the heap), or with NaNs, are
     suppressed whole; the result is still ``torch.topk``'s."""
@@ -192,16 +221,17 @@ def brute_force_refinement(heatmaps, tags, pair_type, pair_tag):
 
 @pytest.mark.parametrize('counts', [(8, 64), (1, 2, 4), (3, ), ()])
 @pytest.mark.parametrize('tag_dim', [1, 2, 3])
-@pytest.mark.parametrize('far', [False, True])
+@pytest.mark.parametrize('shift', [0, 1.25, 5])
 @pytest.mark.parametrize('dense_scoring', [ae_maps._DENSE_SCORING, 0])
 def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
-                                                   tag_dim, far,
-                                                   dense_scoring):
+                                                   tag_dim, shift,
+                                                   dense_scoring, host_path):
     """Equal scores everywhere (quantised heat and tags): the first pixel in
     raster order wins, settled by heat levels (scoring every pixel of a
     round, or only those in each pair's box of tags) or by the tag
-    distance; also for person tags far from every tag (negative best
-    scores)."""
+    distance; also for person tags shifted out of the tags' range, to a
+    rounded distance of about 1 (won by a pixel one ring out, with heat to
+    spare) or several (negative best scores)."""
     monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
     monkeypatch.setattr(ae_maps, '_DENSE_SCORING', dense_scoring)
     rng = np.random.default_rng(tag_dim)
@@ -212,8 +242,7 @@ def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
     tags = tags.astype(np.float32)
     pair_type = rng.integers(0, num_joints, 40)
     pair_tag = np.round(rng.uniform(-3, 3, (40, tag_dim)) * 4) / 4
-    if far:
-        pair_tag += np.where(rng.random((40, 1)) < 0.5, -5.5, 4.5)
+    pair_tag += np.where(rng.random((40, 1)) < 0.5, -shift, shift)
     pair_tag = pair_tag.astype(np.float32)
     expected_best, expected_heat = brute_force_refinement(
         heatmaps, tags, pair_type, pair_tag)
@@ -229,26 +258,52 @@ def test_refinement_argmax_is_the_first_best_pixel(monkeypatch, counts,
     np.testing.assert_array_equal(heat, expected_heat)
 
 
+def test_refinement_looks_one_ring_out_with_heat_to_spare(host_path):
+    """Two pixels one rounded unit of tag distance away score the same,
+    below the heat of a tile seen before them: the later one is found
+    first (in the hottest tile), and the earlier one, which wins, must
+    still be looked for one ring out (its heat leaves room for it)."""
+    heatmaps = np.full((1, 24, 24), 0.1, np.float32)
+    tags = np.full((1, 24, 24), 10.0, np.float32)
+    for (y, x), next_heat in (((2, 2), 0.96), ((20, 20), 1.0)):
+        heatmaps[0, y, x], tags[0, y, x] = 0.95, 1.0
+        heatmaps[0, y, x + 1] = next_heat  # not a peak itself
+    pair_type, pair_tag = np.array([0]), np.zeros((1, 1), np.float32)
+    maps = ae_maps.HostMaps(heatmaps, tags, 5)
+    maps.peaks(30, 0.1)
+    best, _ = maps.refinement_argmax(pair_type, pair_tag)
+    assert best[0] == 2 * 24 + 2
+    np.testing.assert_array_equal(
+        best, brute_force_refinement(heatmaps, tags, pair_type, pair_tag)[0])
+
+
 @pytest.mark.parametrize('where, value', [('heat', np.nan),
                                           ('tags', np.nan),
                                           ('second tags', np.nan),
                                           ('tags', np.inf),
                                           ('second tags', -np.inf),
                                           ('pair_tag', np.inf)])
-def test_refinement_with_nans_scores_the_whole_map(where, value):
+def test_refinement_with_nans_scores_the_whole_map(where, value, host_path):
     """NaNs (and infinite tags) defeat the bounds: the maps are scored
-    whole, so the result is still numpy's argmax of the official scores."""
+    whole, so the result is still numpy's argmax of the official scores.
+    The bad tags lie where both paths read them: in a band the NumPy path
+    searches, and at a pixel the kernel scores (the best one without
+    them)."""
     heatmaps = plateau_maps(5, (3, 40, 48))
     rng = np.random.default_rng(5)
     tags = rng.uniform(-2, 2, (6, 40, 48)).astype(np.float32)
     pair_type = np.array([0, 1, 1, 2])
     pair_tag = rng.uniform(-2, 2, (4, 2)).astype(np.float32)
+    best_pixel, _ = brute_force_refinement(heatmaps, tags, pair_type,
+                                           pair_tag)
+    where_tags = np.unravel_index(best_pixel[1], (40, 48))
     if where == 'pair_tag':
         pair_tag[1, 0] = value
-    elif where == 'second tags':  # tag dimension 1 of joint type 1
-        tags[3 + 1, 20:22, 30] = value
-    else:
-        (heatmaps if where == 'heat' else tags)[1, 20:22, 30] = value
+    elif where == 'heat':
+        heatmaps[1, 20:22, 30] = value
+    else:  # tag dimension 0 or 1 of joint type 1
+        plane = tags[(3 if where == 'second tags' else 0) + 1]
+        plane[20:22, 30] = plane[where_tags] = value
     maps = ae_maps.HostMaps(heatmaps, tags, 5)
     maps.peaks(30, 0.1)
     best, _ = maps.refinement_argmax(pair_type, pair_tag)
@@ -258,7 +313,8 @@ def test_refinement_with_nans_scores_the_whole_map(where, value):
 
 
 @pytest.mark.parametrize('peak_jitter', [0.0, 0.02])
-def test_real_size_maps_decode_like_the_reference(peak_jitter, shared_coco):
+def test_real_size_maps_decode_like_the_reference(peak_jitter, shared_coco,
+                                                  host_path):
     """Maps as the head hands them over (flip test, L = 2): the decoder on
     the CPU, the device path and the reference loop give the same people,
     bit for bit, with exact plateaus (tied peaks) and without."""
@@ -275,7 +331,7 @@ def test_real_size_maps_decode_like_the_reference(peak_jitter, shared_coco):
         np.testing.assert_array_equal(scores, expected[1])
 
 
-def test_device_path_decodes_a_batch_like_the_host(shared_coco):
+def test_device_path_decodes_a_batch_like_the_host(shared_coco, host_path):
     """NMS and top-k batched on the device: each image's people as the
     NumPy path finds them alone."""
     maps = [real_size_maps(n, (256, 320), seed=n, peak_jitter=jitter)

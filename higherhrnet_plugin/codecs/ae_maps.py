@@ -42,6 +42,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+try:  # compiled by setup.py where a C compiler is found
+    from . import _ae_kernels
+except ImportError:  # the NumPy path gives the same results
+    _ae_kernels = None
+
 #: Side of the square tiles whose maxima bound the searches.
 TILE_SIDE = 8
 #: Refinement: tiles (with the largest maxima) whose pixels are scored in
@@ -402,8 +407,9 @@ def _tile_local_maxima(heatmaps: np.ndarray, tiles: TileMaxima,
                        tile_col: np.ndarray, kernel: int,
                        bound: np.ndarray
                        ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local maxima above ``bound`` inside the given tiles, read in batches
-    of ``_TILES_PER_BATCH`` tiles.
+    """Local maxima above ``bound`` inside the given tiles, tile after
+    tile, row by row: by the compiled kernel where it is built, else read
+    in batches of ``_TILES_PER_BATCH`` tiles (same results).
 
     Args:
         joint, tile_row, tile_col (np.ndarray): (n, ) tiles.
@@ -412,6 +418,15 @@ def _tile_local_maxima(heatmaps: np.ndarray, tiles: TileMaxima,
     Returns:
         tuple: (m, ) joint types, flat pixel indices and values.
     """
+    if _kernel_reads(heatmaps):
+        room = joint.size * tiles.side**2
+        found = (np.empty(room, np.int64), np.empty(room, np.int64),
+                 np.empty(room, np.float32))
+        count = _ae_kernels.local_maxima(
+            heatmaps, heatmaps.shape + (tiles.side, kernel),
+            *(a.astype(np.int64) for a in (joint, tile_row, tile_col)),
+            _float32_below(bound), *found)
+        return tuple(a[:count] for a in found)
     parts = [
         _batch_local_maxima(heatmaps, tiles, joint[batch], tile_row[batch],
                             tile_col[batch], kernel, bound[batch])
@@ -451,6 +466,13 @@ def _batch_local_maxima(heatmaps: np.ndarray, tiles: TileMaxima,
     tile, row, col = np.unravel_index(np.flatnonzero(keep), keep.shape)
     flat = y[tile, row + pad] * width + x[tile, col + pad]
     return joint[tile], flat, centre[tile, row, col]
+
+
+def _kernel_reads(*arrays: np.ndarray) -> bool:
+    """Whether the compiled kernel is built and can read ``arrays`` in
+    place (float32, C-contiguous)."""
+    return _ae_kernels is not None and all(
+        a.dtype == np.float32 and a.flags.c_contiguous for a in arrays)
 
 
 def _float32_below(bound: np.ndarray) -> np.ndarray:
@@ -658,6 +680,7 @@ class HostMaps:
             peak_candidates(self.heatmaps, self.tiles, self.nms_kernel, k,
                             threshold), k)
         joint = np.arange(flat.shape[0])[:, None]
+        self.peak_flat = flat
         return values, flat, self.tags_at(joint, flat)
 
     def tags_at(self, joint: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -720,6 +743,9 @@ class HostMaps:
                 or not np.isfinite(pair_tag).all()):
             self._score_whole_maps(pair_type, pair_tag, open_pairs, best)
             return best, self.heat[pair_type, best]
+        if self._kernel_reads_maps(pair_tag):
+            self._refine_with_kernel(pair_type, pair_tag, best_score, best)
+            return best, self.heat[pair_type, best]
         scored_below = np.full(tile_max.shape[0], np.inf, np.float32)
         counts = [c for c in REFINE_TILE_COUNTS if c < tile_max.shape[1]]
         with_pairs = np.unique(pair_type)
@@ -752,6 +778,45 @@ class HostMaps:
                 joint_type, open_pairs[pair_type[open_pairs] == joint_type],
                 pair_tag, best_score, best, scratch)
         return best, self.heat[pair_type, best]
+
+    def _kernel_reads_maps(self, pair_tag: np.ndarray) -> bool:
+        """Whether :mod:`._ae_kernels` is built and can read the maps
+        in place (fewer than 8 tag dimensions, see :func:`_kernel_reads`)."""
+        return self.tags.shape[0] < 8 and _kernel_reads(
+            self.heat, self.tags, self.tiles.max, pair_tag)
+
+    def _refine_with_kernel(self, pair_type: np.ndarray,
+                            pair_tag: np.ndarray, best_score: np.ndarray,
+                            best: np.ndarray) -> None:
+        """:meth:`refinement_argmax` by the compiled scan, which starts from
+        the pairs' scores at the peaks; updates ``best_score`` and ``best``.
+        Heatmaps where the scan reads a NaN tag (the first dimension of a
+        tile it visits, or any of a pixel it scores) are scored whole."""
+        self._score_peaks(pair_type, pair_tag, best_score, best)
+        order = np.argsort(pair_type, kind='stable')
+        scores, pixels = best_score[order], best[order]
+        nan_types = np.zeros(self.heat.shape[0], np.uint8)
+        num_tags, num_joints, _ = self.tags.shape
+        _ae_kernels.refine(
+            self.heat, self.tags, self.tiles.max,
+            (num_joints, self.heat.shape[1] // self.width, self.width,
+             num_tags, self.tiles.side, self.tiles.rows, self.tiles.cols),
+            pair_type[order].astype(np.int64),
+            np.ascontiguousarray(pair_tag[order]), scores, pixels,
+            nan_types, _RADIUS_SLACK)
+        best_score[order], best[order] = scores, pixels
+        rows = np.flatnonzero(nan_types[pair_type])
+        if rows.size:
+            self._score_whole_maps(pair_type, pair_tag, rows, best)
+
+    def _score_peaks(self, pair_type, pair_tag, best_score, best):
+        flat = self.peak_flat[pair_type]  # (N, k)
+        heat = self.heat[pair_type[:, None], flat]
+        tags = self.tags[:, pair_type[:, None], flat]  # (L, N, k)
+        scores = refinement_scores(heat, tags, pair_tag.T[:, :, None])
+        top = scores.max(axis=1)
+        first = np.where(scores == top[:, None], flat, self.heat.shape[1]).min(axis=1)
+        _keep_better(np.arange(pair_type.size), top, first, best_score, best)
 
     def _search_by_distance(self, joint_type: int, pairs: np.ndarray,
                             pair_tag: np.ndarray, best_score: np.ndarray,
