@@ -189,12 +189,17 @@ def test_whole_map_when_the_shortcut_does_not_apply(case, host_path):
 
 @pytest.mark.parametrize('shape', [(2, 16, 16), (3, 21, 35), (1, 7, 9)])
 @pytest.mark.parametrize('writeable', [True, False])
-def test_tile_maxima(shape, writeable):
+def test_tile_maxima(shape, writeable, host_path):
+    """Every tile's maximum, cut tiles included; NaN wherever a tile holds
+    one (here not its first pixel, and -inf elsewhere in it)."""
     heatmaps = np.random.default_rng(0).random(shape).astype(np.float32)
+    heatmaps[-1, -1, -2:] = [np.nan, -np.inf]
+    heatmaps[0, 0, 1] = np.nan
     heatmaps.flags.writeable = writeable
     tiles = ae_maps.TileMaxima(heatmaps, side=8)
     rows, cols = -(-shape[1] // 8), -(-shape[2] // 8)
     assert tiles.max.shape == (shape[0], rows, cols)
+    assert np.isnan(tiles.max).sum() == (1 if shape[0] == 1 else 2)
     for r in range(rows):
         for c in range(cols):
             np.testing.assert_array_equal(

@@ -22,6 +22,8 @@
  * caller scores whole: the official argmax returns the first NaN.
  *
  * local_maxima: the NMS peaks of given tiles, ``_tile_local_maxima``.
+ *
+ * tile_max: the maximum of every tile, ``TileMaxima``.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -87,6 +89,23 @@ static int consider(Py_ssize_t pixel, float h, const float *tag,
     return 0;
 }
 
+/* x86-64 Linux builds carry an AVX2 copy of the tile scan, picked at load
+ * time where the CPU has it (about 1.2x faster here; the scores are scalar
+ * either way). Tiles ahead are prefetched where the compiler can. */
+#if defined(__linux__) && defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef VECTOR_CLONES
+#define VECTOR_CLONES
+#endif
+#if defined(__GNUC__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)0)
+#endif
+
 #define SIDE 8
 #define PIXELS (SIDE * SIDE)
 #define MAX_TAG_DIM 7
@@ -98,6 +117,7 @@ static int consider(Py_ssize_t pixel, float h, const float *tag,
  * of whether a pair has any such pixel, and the tile's other tag
  * dimensions are read row by row only once a pixel needs them (reading
  * them pixel by pixel costs a cache miss each). */
+VECTOR_CLONES
 static int scan_tile(const Maps *maps, Py_ssize_t joint, Py_ssize_t tile,
                      const Py_ssize_t *active, Py_ssize_t num_active,
                      const float *pair_tag, const float *radius,
@@ -157,16 +177,39 @@ static int scan_tile(const Maps *maps, Py_ssize_t joint, Py_ssize_t tile,
                            sizeof(h) / SIDE);
             other_dims_read = 1;
         }
-        for (int k = 0; k < PIXELS; k++)
-            if (fabsf(t[k] - first_tag) <= gap)
+        for (int k = 0; k < PIXELS; k++) {
+            if (!(fabsf(t[k] - first_tag) <= gap))
+                continue;
+            /* the other dimensions' gaps too (a NaN passes, to be scored) */
+            int beyond = 0;
+            for (Py_ssize_t dim = 1; dim < tag_dim; dim++)
+                beyond |= fabsf(t[dim * PIXELS + k] - person_tag[dim]) > gap;
+            if (!beyond)
                 nan_seen |= consider(
                     (y0 + k / SIDE) * width + x0 + k % SIDE, h[k], t + k,
                     PIXELS, tag_dim, person_tag, best_score + pair,
                     best + pair);
+        }
     }
     return nan_seen;
 }
 
+/* Asks for the heat and first tag dimension of a tile's rows, ahead of
+ * their use in a sweep (a cache line holds a row of two tiles). */
+static void prefetch_tile(const Maps *maps, Py_ssize_t joint,
+                          Py_ssize_t tile) {
+    const Py_ssize_t width = maps->width;
+    const Py_ssize_t first = joint * maps->height * width +
+                             tile / maps->cols * maps->side * width +
+                             tile % maps->cols * maps->side;
+    for (Py_ssize_t r = 0; r < maps->side; r++) {
+        PREFETCH(maps->heat + first + r * width);
+        PREFETCH(maps->tags + first + r * width);
+    }
+}
+
+/* tiles prefetched ahead of the one scanned in a sweep */
+#define PREFETCH_AHEAD 4
 #define NUM_BUCKETS 64
 /* the tiles left are swept in memory order from a bucket that holds more
  * than 1 / SWEEP_FRACTION of them all */
@@ -255,6 +298,8 @@ static int scan_heatmap(const Maps *maps, Py_ssize_t joint, Py_ssize_t count,
         for (Py_ssize_t k = sweep ? 0 : first; k < (sweep ? num_tiles : end[b]);
              k++) {
             const Py_ssize_t tile = sweep ? k : order[k];
+            if (sweep && tile % 2 == 0 && tile + PREFETCH_AHEAD < num_tiles)
+                prefetch_tile(maps, joint, tile + PREFETCH_AHEAD);
             if (sweep && bucket_of[tile] > b)
                 continue;  /* visited */
             const float top = tile_max[tile];
@@ -471,9 +516,110 @@ done:
     return result;
 }
 
+static const char tile_max_doc[] =
+    "tile_max(maps, shape, out)\n\n"
+    "The maximum of every side x side tile of each map (tiles of the last\n"
+    "row and column cut by the map's edge), NaN where a tile holds one:\n"
+    "maps float32 (n, H, W), shape = (n, H, W, side), out float32\n"
+    "(n, ceil(H / side), ceil(W / side)). Reads the maps once, row after\n"
+    "row.";
+
+/* Column maxima of ``rows`` rows of ``width`` floats into ``out`` (loops
+ * the compiler vectorises); returns whether the rows hold a NaN, which
+ * the comparisons drop. */
+static int band_max(const float *restrict first, Py_ssize_t width,
+                    Py_ssize_t rows, float *restrict out) {
+    int nans = 0;
+    for (Py_ssize_t x = 0; x < width; x++) {
+        out[x] = first[x];
+        nans |= first[x] != first[x];
+    }
+    for (Py_ssize_t y = 1; y < rows; y++) {
+        const float *restrict line = first + y * width;
+        for (Py_ssize_t x = 0; x < width; x++) {
+            out[x] = line[x] > out[x] ? line[x] : out[x];
+            nans |= line[x] != line[x];
+        }
+    }
+    return nans;
+}
+
+/* One tile's maximum, NaN if it holds one (for bands with a NaN). */
+static float tile_max_with_nan(const float *first, Py_ssize_t width,
+                               Py_ssize_t rows, Py_ssize_t x0,
+                               Py_ssize_t side) {
+    const Py_ssize_t x1 = x0 + side < width ? x0 + side : width;
+    float most = first[x0];
+    for (Py_ssize_t y = 0; y < rows; y++)
+        for (Py_ssize_t x = x0; x < x1; x++) {
+            const float value = first[y * width + x];
+            if (value != value)
+                return NAN;
+            most = value > most ? value : most;
+        }
+    return most;
+}
+
+static PyObject *tile_max(PyObject *self, PyObject *args) {
+    PyObject *maps_obj, *out_obj;
+    Py_ssize_t n, h, w, side;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O(nnnn)O", &maps_obj, &n, &h, &w, &side,
+                          &out_obj))
+        return NULL;
+    if (side < 1 || h < 1 || w < 1) {
+        PyErr_SetString(PyExc_ValueError, "empty maps or tiles");
+        return NULL;
+    }
+    const Py_ssize_t rows = (h + side - 1) / side, cols = (w + side - 1) / side;
+    Py_buffer maps, out;
+    if (get_buffer(maps_obj, &maps, 0, 4, n * h * w, "maps") < 0)
+        return NULL;
+    if (get_buffer(out_obj, &out, 1, 4, n * rows * cols, "out") < 0) {
+        PyBuffer_Release(&maps);
+        return NULL;
+    }
+    float *band = PyMem_Malloc(sizeof(float) * w);
+    if (!band) {
+        PyBuffer_Release(&maps);
+        PyBuffer_Release(&out);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t row = 0; row < rows; row++) {
+            const float *first = (const float *)maps.buf +
+                                 (i * h + row * side) * w;
+            const Py_ssize_t band_rows = row * side + side < h
+                                             ? side : h - row * side;
+            float *tiles = (float *)out.buf + (i * rows + row) * cols;
+            if (band_max(first, w, band_rows, band)) {
+                for (Py_ssize_t col = 0; col < cols; col++)
+                    tiles[col] = tile_max_with_nan(first, w, band_rows,
+                                                   col * side, side);
+                continue;
+            }
+            for (Py_ssize_t col = 0; col < cols; col++) {
+                const Py_ssize_t x0 = col * side;
+                const Py_ssize_t x1 = x0 + side < w ? x0 + side : w;
+                float most = band[x0];
+                for (Py_ssize_t x = x0 + 1; x < x1; x++)
+                    most = band[x] > most ? band[x] : most;
+                tiles[col] = most;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(band);
+    PyBuffer_Release(&maps);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"refine", refine, METH_VARARGS, refine_doc},
     {"local_maxima", local_maxima, METH_VARARGS, local_maxima_doc},
+    {"tile_max", tile_max, METH_VARARGS, tile_max_doc},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {

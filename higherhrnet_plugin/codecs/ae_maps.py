@@ -239,7 +239,9 @@ def tile_reduce(maps: np.ndarray, side: int,
 
 
 class TileMaxima:
-    """The maximum of every ``side x side`` tile of each heatmap.
+    """The maximum of every ``side x side`` tile of each heatmap (NaN where
+    a tile holds one), by the compiled kernel where it is built, else by
+    :func:`tile_reduce`.
 
     Args:
         heatmaps (np.ndarray): (K, H, W) float32.
@@ -250,10 +252,15 @@ class TileMaxima:
     """
 
     def __init__(self, heatmaps: np.ndarray, side: int = TILE_SIDE):
-        _, self.height, self.width = heatmaps.shape
+        num, self.height, self.width = heatmaps.shape
         self.side = side
-        self.max = tile_reduce(heatmaps, side)
-        self.rows, self.cols = self.max.shape[1:]
+        self.rows, self.cols = -(-self.height // side), -(-self.width // side)
+        if _kernel_reads(heatmaps) and heatmaps.size:
+            self.max = np.empty((num, self.rows, self.cols), np.float32)
+            _ae_kernels.tile_max(heatmaps, heatmaps.shape + (side, ),
+                                 self.max)
+        else:
+            self.max = tile_reduce(heatmaps, side)
 
     def flat_pixels(self, tiles: np.ndarray) -> np.ndarray:
         """Flat pixel indices of the tiles with flat indices ``tiles``
