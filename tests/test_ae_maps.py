@@ -49,6 +49,49 @@ def test_kernels_are_built_in_ci():
     assert ae_maps._ae_kernels is not None
 
 
+def test_kernels_refuse_arrays_that_do_not_fit(host_path):
+    """The compiled kernels check sizes, order and dtypes before reading
+    anything: a wrong call raises instead of reading past an array."""
+    if host_path == 'numpy':
+        pytest.skip('the compiled kernels only')
+    kernels = ae_maps._ae_kernels
+    heat = np.zeros((2, 16, 16), np.float32)
+    tags = np.zeros((2, 2, 16, 16), np.float32)
+    tile_max = np.zeros((2, 2, 2), np.float32)
+    shape = (2, 16, 16, 2, 8, 2, 2)
+
+    def refine(pair_type, pair_tag, out_score=None, tiles=tile_max):
+        out_score = np.zeros(2, np.float32) if out_score is None else out_score
+        kernels.refine(heat, tags, tiles, shape, pair_type, pair_tag,
+                       out_score, np.zeros(2, np.int64),
+                       np.zeros(2, np.uint8), (1e-5, 1e-6))
+
+    refine(np.array([0, 1]), np.zeros((2, 2), np.float32))  # fits
+    with pytest.raises(ValueError, match='sorted'):
+        refine(np.array([1, 0]), np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match='sorted'):
+        refine(np.array([0, 2]), np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match='pair_tag'):
+        refine(np.array([0, 1]), np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match='tile_max'):
+        refine(np.array([0, 1]), np.zeros((2, 2), np.float32),
+               tiles=np.zeros((2, 1, 2), np.float32))
+    read_only = np.zeros(2, np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match='read-only'):
+        refine(np.array([0, 1]), np.zeros((2, 2), np.float32),
+               out_score=read_only)
+    with pytest.raises(ValueError, match='outside'):
+        out = [np.zeros(64, np.int64), np.zeros(64, np.int64),
+               np.zeros(64, np.float32)]
+        kernels.local_maxima(heat, (2, 16, 16, 8, 5), np.array([0]),
+                             np.array([2]), np.array([0]),
+                             np.zeros(1, np.float32), *out)
+    with pytest.raises(ValueError, match='out'):
+        kernels.tile_max(heat, (2, 16, 16, 8), np.zeros((2, 2, 1),
+                                                        np.float32))
+
+
 def official_topk(heatmaps, kernel, k):
     """``torch.topk`` of the official suppressed maps (K, H*W)."""
     hm = torch.from_numpy(heatmaps)

@@ -47,7 +47,7 @@ STAGES = ('layout', 'nms', 'topk', 'grouping', 'assignment', 'adjust',
           'refine')
 
 #: The decoders :func:`make_decoders` can make.
-DECODERS = ('ours', 'baseline', 'mmpose', 'reference')
+DECODERS = ('ours', 'numpy', 'baseline', 'mmpose', 'reference')
 #: Decoders that take seconds at real sizes.
 SLOW = ('mmpose', 'reference')
 #: The official decoder's outputs with each assignment solver.
@@ -57,6 +57,7 @@ FIXTURE_FILES = {
 }
 LABELS = {
     'ours': 'ours',
+    'numpy': 'ours, NumPy path',
     'baseline': 'baseline (--baseline)',
     'mmpose': 'MMPose 1.x',
     'reference': 'reference loop',
@@ -130,6 +131,9 @@ def make_decoders(heatmaps: Tensor, tags: Tensor,
     decoders = {}
     if 'ours' in names:
         decoders['ours'] = _batch_decoder(ae_grouping, heatmaps, tags, cfg)
+    if 'numpy' in names and ae_maps.kernels_built():
+        decoders['numpy'] = _numpy_path(
+            _batch_decoder(ae_grouping, heatmaps, tags, cfg))
     if 'baseline' in names and baseline is not None:
         # an older checkout has our entry point; an older file, its own
         make = (_batch_decoder if hasattr(baseline, 'batch_group_keypoints')
@@ -158,6 +162,17 @@ def _batch_decoder(grouping, heatmaps: Tensor, tags: Tensor,
             'adjust': [(grouping, '_adjust_in_place')],
             'refine': [(grouping, '_refine_in_place')],
         })
+
+
+def _numpy_path(decoder: Decoder) -> Decoder:
+    """``decoder`` run without the compiled kernels (what an install
+    without a C compiler gets)."""
+
+    def run():
+        with ae_maps.numpy_path():
+            return decoder.run()
+
+    return decoder._replace(run=run)
 
 
 def _single_image_decoder(grouping, heatmaps: Tensor, tags: Tensor,
@@ -349,8 +364,8 @@ def measure(cases, repeats: int, slow_repeats: int, baseline_cfg):
 
 def check(cases, results):
     """Verdict per case: ours against the official output (fixtures) or
-    the reference loop (real sizes, bit for bit); the baseline against
-    ours (bit for bit)."""
+    the reference loop (real sizes, bit for bit); our NumPy path and the
+    baseline against ours (bit for bit)."""
     verdicts = {}
     for case in cases:
         ours = results[case['name'], 'ours']
@@ -362,6 +377,9 @@ def check(cases, results):
         else:  # --slow-repeats 0: the reference loop did not run
             verdicts[case['name']] = 'not checked'
             continue
+        numpy_path = results.get((case['name'], 'numpy'))
+        if numpy_path is not None:
+            ok = ok and same_people(numpy_path, ours, exact=True)
         baseline = results.get((case['name'], 'baseline'))
         if baseline is not None:
             ok = ok and same_people(
@@ -424,8 +442,9 @@ def report(cases, runs, verdicts, cfg: ae_grouping.AEGroupingConfig,
           f'{cfg.assignment_solver}), {repeats} rounds '
           f'({slow_repeats} for MMPose and the reference), CPU only: '
           f'{cpu_name()}, {torch.get_num_threads()} torch thread(s), torch '
-          f'{torch.__version__}, numpy {np.__version__}, load average '
-          f'{os.getloadavg()[0]:.1f}\n')
+          f'{torch.__version__}, numpy {np.__version__}, compiled kernels '
+          f'{"in use" if ae_maps.kernels_built() else "not built"}, load '
+          f'average {os.getloadavg()[0]:.1f}\n')
     decoders = list(cases[0]['decoders'])
     fixtures = [c for c in cases if c['kind'] == 'fixture']
     if fixtures:

@@ -24,10 +24,14 @@ of the maps, guided by the maximum of every ``TILE_SIDE`` square tile:
   ``topk`` the same heap operations: the same values, indices and order,
   ties included (:func:`peak_candidates`, :func:`heap_candidates`).
 - **Refinement.** A pixel's score ``heat - round(|tag - person tag|)`` is
-  never above its heat, nor above its tile's heat maximum minus the rounded
-  distance from the person tag to the tile's range of tags;
-  :meth:`HostMaps.refinement_argmax` scores only the pixels these bounds
-  cannot rule out.
+  never above its heat, and the rounded distance is at least the largest
+  gap along the tag dimensions; :meth:`HostMaps.refinement_argmax` scores
+  only the pixels these bounds cannot rule out.
+
+Three steps run in C where the package was built with a compiler
+(``_ae_kernels.c``: tile maxima, the local maxima of tiles, and the
+refinement scan) and in NumPy otherwise, with the same results; the tests
+run both.
 
 On another device, :class:`DeviceMaps` runs NMS and top-k there for the
 whole batch (``max_pool2d``, ``topk``, as the official code does on a GPU)
@@ -36,7 +40,8 @@ need on the device.
 
 Shapes: K joint types, H x W maps, L tag dimensions.
 """
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+import contextlib
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -475,6 +480,23 @@ def _batch_local_maxima(heatmaps: np.ndarray, tiles: TileMaxima,
     return joint[tile], flat, centre[tile, row, col]
 
 
+def kernels_built() -> bool:
+    """Whether the compiled kernels (``_ae_kernels``) are in use."""
+    return _ae_kernels is not None
+
+
+@contextlib.contextmanager
+def numpy_path() -> Iterator[None]:
+    """Decode with NumPy alone inside the block, as where the kernels are
+    not built (for benchmarks; not thread-safe)."""
+    global _ae_kernels
+    saved, _ae_kernels = _ae_kernels, None
+    try:
+        yield
+    finally:
+        _ae_kernels = saved
+
+
 def _kernel_reads(*arrays: np.ndarray) -> bool:
     """Whether the compiled kernel is built and can read ``arrays`` in
     place (float32, C-contiguous)."""
@@ -671,6 +693,8 @@ class HostMaps:
         self.width = width
         self.nms_kernel = nms_kernel
         self.tiles: Optional[TileMaxima] = None
+        # (K, k) flat indices of the top-k peaks, set by peaks()
+        self.peak_flat: Optional[np.ndarray] = None
 
     def peaks(self, k: int, threshold: float
               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -712,8 +736,10 @@ class HostMaps:
         """Per (joint type, person tag) pair, the first pixel in raster
         order with the highest :func:`refinement_scores`, and its heat.
 
-        Two bounds keep most pixels from being scored, both exact (a pixel
-        left out scores strictly below the pair's best):
+        Where the kernels are built, one compiled scan per heatmap does it
+        (:meth:`_refine_with_kernel`). Otherwise two bounds keep most
+        pixels from being scored, both exact (a pixel left out scores
+        strictly below the pair's best):
 
         1. A score is never above the heat. In round i, every heatmap with
            open pairs has its pixels down to ``level``, the n-th largest
@@ -732,7 +758,7 @@ class HostMaps:
         Maps with NaN heat, person tags that are not finite, and heatmaps
         that reach bound 2 with tags that are not all finite are scored
         whole, as the official code does (a NaN tag elsewhere is not looked
-        for).
+        for; the compiled scan looks where it reads tags).
 
         Args:
             pair_type (np.ndarray): (N, ) joint types.
@@ -795,11 +821,19 @@ class HostMaps:
     def _refine_with_kernel(self, pair_type: np.ndarray,
                             pair_tag: np.ndarray, best_score: np.ndarray,
                             best: np.ndarray) -> None:
-        """:meth:`refinement_argmax` by the compiled scan, which starts from
-        the pairs' scores at the peaks; updates ``best_score`` and ``best``.
-        Heatmaps where the scan reads a NaN tag (the first dimension of a
-        tile it visits, or any of a pixel it scores) are scored whole."""
-        self._score_peaks(pair_type, pair_tag, best_score, best)
+        """:meth:`refinement_argmax` by the compiled scan; updates
+        ``best_score`` and ``best`` in place.
+
+        Each heatmap's tiles are visited from the highest heat maximum
+        down, each pair skipping the tiles and pixels whose heat is below
+        its best and the pixels whose first tag dimension is farther than
+        the heat leaves room for (see ``_ae_kernels.c``). The scan starts
+        from the pairs' scores at the peaks found by :meth:`peaks`, so
+        that most pairs skip nearly every tile from the start. Heatmaps
+        where it reads a NaN tag (the first dimension of a tile it visits,
+        or any of a pixel it scores) are scored whole.
+        """
+        self._score_at_peaks(pair_type, pair_tag, best_score, best)
         order = np.argsort(pair_type, kind='stable')
         scores, pixels = best_score[order], best[order]
         nan_types = np.zeros(self.heat.shape[0], np.uint8)
@@ -816,13 +850,17 @@ class HostMaps:
         if rows.size:
             self._score_whole_maps(pair_type, pair_tag, rows, best)
 
-    def _score_peaks(self, pair_type, pair_tag, best_score, best):
+    def _score_at_peaks(self, pair_type: np.ndarray, pair_tag: np.ndarray,
+                        best_score: np.ndarray, best: np.ndarray) -> None:
+        """Score every pair at the top-k peaks of its joint type (real
+        pixels, scored exactly) and keep the best, in place."""
         flat = self.peak_flat[pair_type]  # (N, k)
-        heat = self.heat[pair_type[:, None], flat]
-        tags = self.tags[:, pair_type[:, None], flat]  # (L, N, k)
-        scores = refinement_scores(heat, tags, pair_tag.T[:, :, None])
+        scores = refinement_scores(self.heat[pair_type[:, None], flat],
+                                   self.tags[:, pair_type[:, None], flat],
+                                   pair_tag.T[:, :, None])
         top = scores.max(axis=1)
-        first = np.where(scores == top[:, None], flat, self.heat.shape[1]).min(axis=1)
+        first = np.where(scores == top[:, None], flat,
+                         self.heat.shape[1]).min(axis=1)
         _keep_better(np.arange(pair_type.size), top, first, best_score, best)
 
     def _search_by_distance(self, joint_type: int, pairs: np.ndarray,
