@@ -38,6 +38,22 @@ def load_tool(name: str):
     return module
 
 
+@pytest.fixture(params=['compiled', 'numpy'])
+def host_path(request, monkeypatch):
+    """The decoder's CPU path under test: with its compiled kernels
+    (``codecs/_ae_kernels.c``, built by the install; their absence skips
+    the test, or fails it in CI) or with NumPy alone."""
+    from higherhrnet_plugin.codecs import ae_maps
+    if request.param == 'numpy':
+        monkeypatch.setattr(ae_maps, '_ae_kernels', None)
+    elif not ae_maps.kernels_built():
+        message = 'higherhrnet_plugin.codecs._ae_kernels is not built'
+        if os.environ.get('CI'):
+            pytest.fail(message + ' (pip install -e . compiles it)')
+        pytest.skip(message)
+    return request.param
+
+
 @pytest.fixture(scope='session')
 def shared_coco():
     """The four real COCO images of ../shared and their annotations: the tiny

@@ -60,8 +60,14 @@ def reference(heatmaps, tags, cfg=None):
         heatmaps, tags_per_joint(tags, heatmaps.shape[0]), cfg)
 
 
-DECODERS = {'fast': group_keypoints, 'device': on_device,
-            'reference': reference}
+def numpy_path(heatmaps, tags, cfg):
+    """The decoder on the CPU without its compiled kernels."""
+    with ae_maps.numpy_path():
+        return group_keypoints(heatmaps, tags, cfg)
+
+
+DECODERS = {'fast': group_keypoints, 'numpy': numpy_path,
+            'device': on_device, 'reference': reference}
 
 
 @pytest.fixture(scope='module')
@@ -104,6 +110,7 @@ def assert_same_output(got, expected):
 @pytest.mark.parametrize('mode', MODES)
 @pytest.mark.parametrize('dataset, case', CASES)
 @pytest.mark.parametrize('decoder, solver', [('fast', 'munkres-1.1'),
+                                             ('numpy', 'munkres-1.1'),
                                              ('device', 'munkres-1.1'),
                                              ('reference', 'munkres-1.1'),
                                              ('fast', 'munkres')])
@@ -206,7 +213,7 @@ def random_maps(seed, num_joints=17, tag_dim=1, size=(40, 56), people=4):
     (8, 17, 3, {}),
 ])
 def test_fast_equals_reference_on_random_maps(seed, num_joints, tag_dim,
-                                              options):
+                                              options, host_path):
     heatmaps, tags = random_maps(seed, num_joints, tag_dim)
     cfg = AEGroupingConfig(**options)
     expected, expected_scores = reference(heatmaps, tags, cfg)
@@ -224,7 +231,9 @@ def test_fast_equals_reference_on_random_maps(seed, num_joints, tag_dim,
 def test_refine_search_is_exact(monkeypatch, counts, tag_dim, dense_scoring):
     """Whether the strongest tiles settle a missing joint (all their pixels
     scored, or only those in the pair's box of tags) or the band of tag
-    distances does, the refined joints are the official ones."""
+    distances does, the refined joints are the official ones (the NumPy
+    path's routes)."""
+    monkeypatch.setattr(ae_maps, '_ae_kernels', None)
     monkeypatch.setattr(ae_maps, 'REFINE_TILE_COUNTS', counts)
     monkeypatch.setattr(ae_maps, '_DENSE_SCORING', dense_scoring)
     heatmaps, tags = random_maps(20 + tag_dim, tag_dim=tag_dim, people=5)

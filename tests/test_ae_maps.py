@@ -29,19 +29,6 @@ from higherhrnet_plugin.testing.reference_ae_grouping import \
     reference_group_keypoints
 
 
-@pytest.fixture(params=['compiled', 'numpy'])
-def host_path(request, monkeypatch):
-    """The CPU path under test: the compiled kernels or NumPy alone."""
-    if request.param == 'numpy':
-        monkeypatch.setattr(ae_maps, '_ae_kernels', None)
-    elif ae_maps._ae_kernels is None:
-        message = 'higherhrnet_plugin.codecs._ae_kernels is not built'
-        if os.environ.get('CI'):
-            pytest.fail(message + ' (pip install -e . compiles it)')
-        pytest.skip(message)
-    return request.param
-
-
 def test_kernels_are_built_in_ci():
     """The install compiles the kernels (setup.py); CI must test them."""
     if not os.environ.get('CI'):

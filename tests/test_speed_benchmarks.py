@@ -10,7 +10,7 @@ from pathlib import Path
 
 from higherhrnet_plugin.benchmarks.decoder import baseline_config
 from higherhrnet_plugin.benchmarks.stage_timer import StageTimer
-from higherhrnet_plugin.codecs import ae_grouping
+from higherhrnet_plugin.codecs import ae_grouping, ae_maps
 from higherhrnet_plugin.codecs.ae_grouping import AEGroupingConfig
 
 from .conftest import TINY_CONFIG, load_tool
@@ -136,7 +136,11 @@ def test_decoder_benchmark_times_an_older_checkout(capsys, shared_coco,
     assert len(baseline) == 1
     cells = [c.strip() for c in baseline[0].split('|')[3:-2]]
     assert all(float(c) >= 0 for c in cells)  # every stage timed
-    assert 'time / ours: baseline' in out
+    assert re.search(r'time / ours: .*baseline [0-9.]+x', out)
+    # with the kernels built, our NumPy path runs beside them, checked
+    assert (('| W32-512, 1 person | ours, NumPy path |' in out) ==
+            ae_maps.kernels_built())
+    assert '| PASS |' in out
     assert sys.modules['baseline_codecs.ae_maps'].__file__ == str(
         copy / 'ae_maps.py')
 
