@@ -79,6 +79,23 @@ def test_kernels_refuse_arrays_that_do_not_fit(host_path):
                                                         np.float32))
 
 
+def test_kernel_scan_of_heatmaps_of_minus_infinity(host_path):
+    """Every score -inf (and no seed): the scan still finds pixel 0, the
+    official argmax, instead of bounding tags by -inf - -inf."""
+    if host_path == 'numpy':
+        pytest.skip('the compiled kernels only')
+    heat = np.full((1, 16, 16), -np.inf, np.float32)
+    tags = np.zeros((1, 1, 16, 16), np.float32)
+    best_score = np.full(1, -np.inf, np.float32)
+    best = np.full(1, 256, np.int64)
+    ae_maps._ae_kernels.refine(
+        heat, tags, np.full((1, 2, 2), -np.inf, np.float32),
+        (1, 16, 16, 1, 8, 2, 2), np.zeros(1, np.int64),
+        np.full((1, 1), 3.0, np.float32), best_score, best,
+        np.zeros(1, np.uint8), (1e-5, 1e-6))
+    assert best[0] == 0 and best_score[0] == -np.inf
+
+
 def official_topk(heatmaps, kernel, k):
     """``torch.topk`` of the official suppressed maps (K, H*W)."""
     hm = torch.from_numpy(heatmaps)
@@ -317,7 +334,8 @@ def test_refinement_looks_one_ring_out_with_heat_to_spare(host_path):
                                           ('second tags', np.nan),
                                           ('tags', np.inf),
                                           ('second tags', -np.inf),
-                                          ('pair_tag', np.inf)])
+                                          ('pair_tag', np.inf),
+                                          ('whole heatmap', -np.inf)])
 def test_refinement_with_nans_scores_the_whole_map(where, value, host_path):
     """NaNs (and infinite tags) defeat the bounds: the maps are scored
     whole, so the result is still numpy's argmax of the official scores.
@@ -336,6 +354,8 @@ def test_refinement_with_nans_scores_the_whole_map(where, value, host_path):
         pair_tag[1, 0] = value
     elif where == 'heat':
         heatmaps[1, 20:22, 30] = value
+    elif where == 'whole heatmap':  # every score -inf: pixel 0 wins
+        heatmaps[1] = value
     else:  # tag dimension 0 or 1 of joint type 1
         plane = tags[(3 if where == 'second tags' else 0) + 1]
         plane[20:22, 30] = plane[where_tags] = value

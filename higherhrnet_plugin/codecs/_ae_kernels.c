@@ -14,7 +14,7 @@
  *     above the heat), visiting tiles from the highest maximum down so
  *     that bests rise early;
  *   - pixels whose heat is below it (or equal, at a later pixel);
- *   - pixels whose first-dimension tag gap exceeds the rounded distance
+ *   - pixels whose tag gap along a dimension exceeds the rounded distance
  *     the heat leaves room for (the distance is at least that gap; a slack
  *     covers float32 rounding).
  * A NaN where it reads tags (the first dimension in the tiles it visits,
@@ -62,6 +62,8 @@ static float score_of(const float *tag, Py_ssize_t stride,
  * heat - best, plus float32 rounding of its score); +inf for best -inf. */
 static double gap_radius(const Maps *maps, float heat, float best) {
     double room = (double)heat - (double)best;
+    if (room != room)
+        return INFINITY;  /* -inf heat and best: no bound */
     if (room < 0.5)
         return maps->first_radius;
     double rings = floor(room + 1e-6 * (fabs(heat) + fabs(best) + 1.0));
@@ -111,12 +113,13 @@ static int consider(Py_ssize_t pixel, float h, const float *tag,
 #define MAX_TAG_DIM 7
 
 /* Scores the pixels of one tile for the ``active`` pairs; returns 1 on a
- * NaN score. A pair scores only pixels with heat at or above its best and
- * a first-dimension tag gap within ``radius[pair]``. A full 8 x 8 tile is
- * copied into contiguous arrays, so that the compiler vectorises the test
- * of whether a pair has any such pixel, and the tile's other tag
- * dimensions are read row by row only once a pixel needs them (reading
- * them pixel by pixel costs a cache miss each). */
+ * NaN score (or a NaN first-dimension tag). A pair scores only pixels with
+ * heat at or above its best and tag gaps within ``radius[pair]``. A full
+ * 8 x 8 tile is copied into contiguous arrays, so that the compiler
+ * vectorises the test of whether a pair has any such pixel (faster than
+ * reading the tile in place), and the tile's other tag dimensions are read
+ * row by row only once a pixel needs them (pixel by pixel, each read costs
+ * a cache miss). */
 VECTOR_CLONES
 static int scan_tile(const Maps *maps, Py_ssize_t joint, Py_ssize_t tile,
                      const Py_ssize_t *active, Py_ssize_t num_active,
@@ -218,8 +221,7 @@ static void prefetch_tile(const Maps *maps, Py_ssize_t joint,
 /* Per-call work space. */
 typedef struct {
     Py_ssize_t *order, *bucket_of;  /* per tile */
-    Py_ssize_t *active;             /* cols * pairs */
-    Py_ssize_t *num_active;         /* per column of tiles */
+    Py_ssize_t *active;             /* per pair */
     float *radius;                  /* per pair */
 } Scratch;
 
@@ -339,8 +341,10 @@ static const char refine_doc[] =
     "Refinement argmax of every pair, updating best_score (float32) and\n"
     "best (int64) in place, starting from the scores they hold (a real\n"
     "pixel's exact score, or -inf). shape = (K, H, W, L, side, rows,\n"
-    "cols); pair_type int64 (N,), sorted; pair_tag float32 (N, L);\n"
-    "nan_types uint8 (K,) set to 1 where a scored pixel gave NaN;\n"
+    "cols), L < 8 (NumPy sums 8 or more terms pairwise); pair_type int64\n"
+    "(N,), sorted; pair_tag float32 (N, L);\n"
+    "nan_types uint8 (K,) set to 1 where a scored pixel gave NaN or a\n"
+    "visited tile held a NaN first tag;\n"
     "slack = (relative, absolute) on the tag gaps.";
 
 static PyObject *refine(PyObject *self, PyObject *args) {
@@ -380,6 +384,10 @@ static PyObject *refine(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "tile grid does not fit the maps");
         goto done;
     }
+    if (l < 1 || l > MAX_TAG_DIM) {
+        PyErr_SetString(PyExc_ValueError, "tag dimensions: 1 to 7");
+        goto done;
+    }
     const int64_t *pair_type = views[3].buf;
     for (Py_ssize_t i = 0; i < num_pairs; i++) {
         if (pair_type[i] < 0 || pair_type[i] >= k ||
@@ -389,10 +397,9 @@ static PyObject *refine(PyObject *self, PyObject *args) {
             goto done;
         }
     }
-    /* order, bucket_of, active, num_active, then radius (a float each) */
+    /* order, bucket_of, active, then radius (a float in each entry) */
     scratch = PyMem_Malloc(sizeof(Py_ssize_t) *
-                           (2 * rows * cols + cols * (num_pairs + 1) + cols +
-                            num_pairs + 1));
+                           (2 * rows * cols + 2 * num_pairs + 2));
     if (!scratch) {
         PyErr_NoMemory();
         goto done;
@@ -402,8 +409,7 @@ static PyObject *refine(PyObject *self, PyObject *args) {
                  0.5 * (1.0 + relative) + absolute};
     uint8_t *nan_types = views[7].buf;
     Scratch work = {scratch, scratch + rows * cols, scratch + 2 * rows * cols,
-                    scratch + 2 * rows * cols + cols * (num_pairs + 1), NULL};
-    work.radius = (float *)(work.num_active + cols);
+                    (float *)(scratch + 2 * rows * cols + num_pairs + 1)};
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t start = 0, stop; start < num_pairs; start = stop) {
         const int64_t joint = pair_type[start];
