@@ -813,10 +813,11 @@ class HostMaps:
         return best, self.heat[pair_type, best]
 
     def _kernel_reads_maps(self, pair_tag: np.ndarray) -> bool:
-        """Whether :mod:`._ae_kernels` is built and can read the maps
-        in place (fewer than 8 tag dimensions, see :func:`_kernel_reads`)."""
-        return self.tags.shape[0] < 8 and _kernel_reads(
-            self.heat, self.tags, self.tiles.max, pair_tag)
+        """Whether :mod:`._ae_kernels` is built and can read the maps in
+        place (see :func:`_kernel_reads`) and their fewer than 8 tag
+        dimensions (NumPy sums 8 or more pairwise)."""
+        return (self.tags.shape[0] < 8 and pair_tag.dtype == np.float32
+                and _kernel_reads(self.heat, self.tags, self.tiles.max))
 
     def _refine_with_kernel(self, pair_type: np.ndarray,
                             pair_tag: np.ndarray, best_score: np.ndarray,
@@ -826,8 +827,8 @@ class HostMaps:
 
         Each heatmap's tiles are visited from the highest heat maximum
         down, each pair skipping the tiles and pixels whose heat is below
-        its best and the pixels whose first tag dimension is farther than
-        the heat leaves room for (see ``_ae_kernels.c``). The scan starts
+        its best and the pixels whose tags are farther, along a dimension,
+        than the heat leaves room for (see ``_ae_kernels.c``). The scan starts
         from the pairs' scores at the peaks found by :meth:`peaks`, so
         that most pairs skip nearly every tile from the start. Heatmaps
         where it reads a NaN tag (the first dimension of a tile it visits,
