@@ -65,5 +65,5 @@ fi
 pip install -q -c "$C" --no-deps -e .
 # munkres 1.1.4 beside the pinned 3.0.0, for the tests only (requirements/munkres-1.1.txt)
 pip install -q --no-deps --upgrade --target "$VENV/munkres-1.1.4" -r requirements/munkres-1.1.txt
-"$VENV/bin/python" -c "import higherhrnet_plugin, mmpose.models, torch; print('[install] ok: mmpose', __import__('mmpose').__version__, '/ torch', torch.__version__)"
+"$VENV/bin/python" -c "import higherhrnet_plugin, mmpose.models, torch; from higherhrnet_plugin.codecs import ae_maps; print('[install] ok: mmpose', __import__('mmpose').__version__, '/ torch', torch.__version__, '/ decoder kernels', 'compiled' if ae_maps.kernels_built() else 'not built (no C compiler?): the NumPy path, same results, slower')"
 rm -f "$VENV"/.installed-*; touch "$stamp"
