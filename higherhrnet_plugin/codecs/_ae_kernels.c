@@ -319,20 +319,50 @@ static int scan_heatmap(const Maps *maps, Py_ssize_t joint, Py_ssize_t count,
     return nan_seen;
 }
 
-static int get_buffer(PyObject *obj, Py_buffer *view, int writable,
-                      Py_ssize_t itemsize, Py_ssize_t length,
-                      const char *name) {
-    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0)
-        return -1;
-    if (view->itemsize != itemsize || view->len != itemsize * length) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: expected %zd items of %zd bytes, got %zd bytes",
-                     name, length, itemsize, view->len);
-        PyBuffer_Release(view);
-        return -1;
+/* One array argument: its object, whether it is written, and the size of
+ * its items and their number that the call expects. */
+typedef struct {
+    PyObject *obj;
+    int writable;
+    Py_ssize_t itemsize, length;
+    const char *name;
+} Argument;
+
+/* The C-contiguous buffers of ``count`` arguments into ``views``, each
+ * checked against its expected size; returns how many it got: ``count``,
+ * or fewer with an exception set. Release them with release_buffers. */
+static int get_buffers(const Argument *args, int count, Py_buffer *views) {
+    for (int i = 0; i < count; i++) {
+        const Argument *arg = &args[i];
+        int flags = PyBUF_C_CONTIGUOUS | (arg->writable ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(arg->obj, &views[i], flags) < 0)
+            return i;
+        if (views[i].itemsize != arg->itemsize ||
+            views[i].len != arg->itemsize * arg->length) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: expected %zd items of %zd bytes, got %zd bytes",
+                         arg->name, arg->length, arg->itemsize, views[i].len);
+            PyBuffer_Release(&views[i]);
+            return i;
+        }
     }
-    return 0;
+    return count;
+}
+
+static void release_buffers(Py_buffer *views, int got) {
+    while (got-- > 0)
+        PyBuffer_Release(&views[got]);
+}
+
+/* The number of items of ``itemsize`` bytes in ``obj`` (C-contiguous), or
+ * -1 with an exception set: the length that sizes the other arguments. */
+static Py_ssize_t items_in(PyObject *obj, Py_ssize_t itemsize) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    Py_ssize_t items = view.len / itemsize;
+    PyBuffer_Release(&view);
+    return items;
 }
 
 static const char refine_doc[] =
@@ -357,28 +387,24 @@ static PyObject *refine(PyObject *self, PyObject *args) {
                           &objs[3], &objs[4], &objs[5], &objs[6], &objs[7],
                           &relative, &absolute))
         return NULL;
-    Py_buffer views[8];
-    int got = 0;
-    Py_ssize_t num_pairs = 0;
+    const Py_ssize_t num_pairs = items_in(objs[3], 8);
+    if (num_pairs < 0)
+        return NULL;
     PyObject *result = NULL;
     Py_ssize_t *scratch = NULL;
-    struct { int writable; Py_ssize_t itemsize; Py_ssize_t length;
-             const char *name; } spec[8] = {
-        {0, 4, k * h * w, "heat"}, {0, 4, l * k * h * w, "tags"},
-        {0, 4, k * rows * cols, "tile_max"}, {0, 8, -1, "pair_type"},
-        {0, 4, -1, "pair_tag"}, {1, 4, -1, "best_score"},
-        {1, 8, -1, "best"}, {1, 1, k, "nan_types"}};
-    if (PyObject_GetBuffer(objs[3], &views[3], PyBUF_C_CONTIGUOUS) < 0)
-        return NULL;
-    num_pairs = views[3].len / 8;
-    PyBuffer_Release(&views[3]);
-    spec[3].length = spec[5].length = spec[6].length = num_pairs;
-    spec[4].length = num_pairs * l;
-    for (; got < 8; got++)
-        if (get_buffer(objs[got], &views[got], spec[got].writable,
-                       spec[got].itemsize, spec[got].length,
-                       spec[got].name) < 0)
-            goto done;
+    const Argument arguments[8] = {
+        {objs[0], 0, 4, k * h * w, "heat"},
+        {objs[1], 0, 4, l * k * h * w, "tags"},
+        {objs[2], 0, 4, k * rows * cols, "tile_max"},
+        {objs[3], 0, 8, num_pairs, "pair_type"},
+        {objs[4], 0, 4, num_pairs * l, "pair_tag"},
+        {objs[5], 1, 4, num_pairs, "best_score"},
+        {objs[6], 1, 8, num_pairs, "best"},
+        {objs[7], 1, 1, k, "nan_types"}};
+    Py_buffer views[8];
+    const int got = get_buffers(arguments, 8, views);
+    if (got < 8)
+        goto done;
     if (side < 1 || rows != (h + side - 1) / side ||
         cols != (w + side - 1) / side) {
         PyErr_SetString(PyExc_ValueError, "tile grid does not fit the maps");
@@ -425,8 +451,7 @@ static PyObject *refine(PyObject *self, PyObject *args) {
     Py_INCREF(result);
 done:
     PyMem_Free(scratch);
-    while (got-- > 0)
-        PyBuffer_Release(&views[got]);
+    release_buffers(views, got);
     return result;
 }
 
@@ -449,26 +474,24 @@ static PyObject *local_maxima(PyObject *self, PyObject *args) {
                           &side, &kernel, &objs[1], &objs[2], &objs[3],
                           &objs[4], &objs[5], &objs[6], &objs[7]))
         return NULL;
-    Py_buffer views[8];
-    int got = 0;
-    PyObject *result = NULL;
-    Py_ssize_t n = 0, found = 0;
-    if (PyObject_GetBuffer(objs[1], &views[1], PyBUF_C_CONTIGUOUS) < 0)
+    const Py_ssize_t n = items_in(objs[1], 8);
+    if (n < 0)
         return NULL;
-    n = views[1].len / 8;
-    PyBuffer_Release(&views[1]);
-    struct { int writable; Py_ssize_t itemsize; Py_ssize_t length;
-             const char *name; } spec[8] = {
-        {0, 4, k * h * w, "heatmaps"}, {0, 8, n, "joint"},
-        {0, 8, n, "tile_row"}, {0, 8, n, "tile_col"}, {0, 4, n, "bound"},
-        {1, 8, n * side * side, "out_joint"},
-        {1, 8, n * side * side, "out_flat"},
-        {1, 4, n * side * side, "out_value"}};
-    for (; got < 8; got++)
-        if (get_buffer(objs[got], &views[got], spec[got].writable,
-                       spec[got].itemsize, spec[got].length,
-                       spec[got].name) < 0)
-            goto done;
+    PyObject *result = NULL;
+    Py_ssize_t found = 0;
+    const Argument arguments[8] = {
+        {objs[0], 0, 4, k * h * w, "heatmaps"},
+        {objs[1], 0, 8, n, "joint"},
+        {objs[2], 0, 8, n, "tile_row"},
+        {objs[3], 0, 8, n, "tile_col"},
+        {objs[4], 0, 4, n, "bound"},
+        {objs[5], 1, 8, n * side * side, "out_joint"},
+        {objs[6], 1, 8, n * side * side, "out_flat"},
+        {objs[7], 1, 4, n * side * side, "out_value"}};
+    Py_buffer views[8];
+    const int got = get_buffers(arguments, 8, views);
+    if (got < 8)
+        goto done;
     const float *heat = views[0].buf, *bound = views[4].buf;
     const int64_t *joint = views[1].buf, *tile_row = views[2].buf;
     const int64_t *tile_col = views[3].buf;
@@ -517,8 +540,7 @@ static PyObject *local_maxima(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     result = PyLong_FromSsize_t(found);
 done:
-    while (got-- > 0)
-        PyBuffer_Release(&views[got]);
+    release_buffers(views, got);
     return result;
 }
 
@@ -578,17 +600,19 @@ static PyObject *tile_max(PyObject *self, PyObject *args) {
         return NULL;
     }
     const Py_ssize_t rows = (h + side - 1) / side, cols = (w + side - 1) / side;
-    Py_buffer maps, out;
-    if (get_buffer(maps_obj, &maps, 0, 4, n * h * w, "maps") < 0)
-        return NULL;
-    if (get_buffer(out_obj, &out, 1, 4, n * rows * cols, "out") < 0) {
-        PyBuffer_Release(&maps);
+    const Argument arguments[2] = {
+        {maps_obj, 0, 4, n * h * w, "maps"},
+        {out_obj, 1, 4, n * rows * cols, "out"}};
+    Py_buffer views[2];
+    const int got = get_buffers(arguments, 2, views);
+    if (got < 2) {
+        release_buffers(views, got);
         return NULL;
     }
+    const Py_buffer maps = views[0], out = views[1];
     float *band = PyMem_Malloc(sizeof(float) * w);
     if (!band) {
-        PyBuffer_Release(&maps);
-        PyBuffer_Release(&out);
+        release_buffers(views, got);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS
@@ -617,8 +641,7 @@ static PyObject *tile_max(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(band);
-    PyBuffer_Release(&maps);
-    PyBuffer_Release(&out);
+    release_buffers(views, got);
     Py_RETURN_NONE;
 }
 
